@@ -13,3 +13,30 @@ def shared_data(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real-format data {path} is absent (../shared/data is only beside developer and CI clones)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """The built-in corpus at a few thousand words, prepared with a small vocabulary: data for real tiny runs."""
+    from trainables.data.builtin_corpus import generate_corpus
+    from trainables.data.prepared import prepare
+
+    root = tmp_path_factory.mktemp("tiny")
+    generate_corpus(root / "corpus", words=30_000, seed=0, pairs_per_paradigm=200)
+    prepare(root / "corpus", root / "prepared", vocab_size=400, seq_length=32, log=lambda m: None)
+    return root / "prepared"
+
+
+TINY_TRAIN = dict(preset="tiny", seq_length=32, batch_size=8, num_epochs=1, budget_step=0.25, lr=3e-3,
+                  num_warmup_steps=5, weight_decay=0.1, num_threads=1, eval_batch_size=64)
+
+
+@pytest.fixture
+def ray_temp_dir():
+    """Ray's own temp dir for this test: short, since Ray puts unix sockets under it (107-byte limit)."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="bsray-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,77 @@
+"""Model presets: transformers' LlamaForCausalLM at the sizes the BabyLlama-2 paper uses, and one for CPUs."""
+from .errors import ConfigError
+
+PRESETS = {
+    # BabyLlama-2 (paper Table 1; the MobileLLM / SmolLM 345M shape: GQA, depth over width). Untied embeddings
+    # give the paper's 345M parameters (tied ones would give 330M).
+    "smollm-345m": dict(vocab_size=16_000, num_hidden_layers=32, num_attention_heads=15, num_key_value_heads=5,
+                        hidden_size=960, intermediate_size=2560, tie_word_embeddings=False),
+    # The 16M model of the paper's appendix B
+    "babyllama-16m": dict(vocab_size=16_000, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
+                          hidden_size=256, intermediate_size=1024, tie_word_embeddings=False),
+    # Sized for CPU trials: a few seconds an epoch on the built-in demo corpus
+    "tiny": dict(vocab_size=2_000, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 hidden_size=64, intermediate_size=256, tie_word_embeddings=True),
+}
+# LlamaConfig fields a config may override on top of a preset
+MODEL_FIELDS = {"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
+                "intermediate_size", "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range"}
+
+
+def model_config(preset: str, overrides: dict, vocab_size: int, seq_length: int, attention_dropout: float = 0.0):
+    """The LlamaConfig of `preset` with `overrides`; the vocabulary always follows the data's tokenizer."""
+    from transformers import LlamaConfig
+
+    if preset not in PRESETS:
+        raise ConfigError(f"preset: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    fields = dict(PRESETS[preset], **overrides)
+    fields["vocab_size"] = vocab_size
+    heads, kv, hidden = fields["num_attention_heads"], fields["num_key_value_heads"], fields["hidden_size"]
+    where = f"preset {preset!r}" + (f" with {overrides}" if overrides else "")
+    if heads <= 0 or hidden % heads:
+        raise ConfigError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden} ({where})")
+    if kv <= 0 or heads % kv:
+        raise ConfigError(f"num_key_value_heads: {kv} key/value heads do not divide {heads} heads ({where})")
+    if not 0 <= attention_dropout < 1:
+        raise ConfigError(f"attention_dropout: must be in [0, 1), got {attention_dropout}")
+    return LlamaConfig(
+        **fields,
+        max_position_embeddings=seq_length,
+        attention_dropout=attention_dropout,
+        bos_token_id=1, eos_token_id=2, pad_token_id=0,  # <s>, </s>, <pad> of trainables.data.tokenizer
+    )
+
+
+def build_model(config, attn_implementation="sdpa"):
+    from transformers import LlamaForCausalLM
+
+    return LlamaForCausalLM._from_config(config, attn_implementation=attn_implementation)
+
+
+def flops_per_token(config, seq_length: int) -> float:
+    """Training FLOPs per token: 6 per parameter in the matrix multiplies, plus attention scores
+    (the PaLM paper's estimate, appendix B). Norm weights are negligible."""
+    h, layers, inter = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    head_dim = h // config.num_attention_heads
+    kv = config.num_key_value_heads * head_dim
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * inter  # q, o, k, v projections and the SwiGLU MLP
+    matmul_params = layers * per_layer + config.vocab_size * h  # the LM head (embedding lookups cost nothing)
+    return 6 * matmul_params + 12 * layers * h * seq_length
+
+
+# Dense bf16 peak of the accelerators a user is likely to have (vendor datasheets), for model FLOPs utilisation
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12,
+                   "RTX 4090": 165e12, "RTX 3090": 71e12, "V100": 125e12}
+
+
+def peak_flops(device) -> float | None:
+    import torch
+
+    if device.type != "cuda":
+        return None  # no meaningful peak for CPUs; mfu is left out
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
