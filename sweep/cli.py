@@ -7,8 +7,10 @@ from search_spaces.loader import SpaceError
 from trainables.data.errors import DataError
 from trainables.errors import ConfigError
 
+from .errors import SweepError
+
 # Errors whose message is meant for the user as it is: printed on one line, exit status 2, no traceback
-USER_ERRORS = (DataError, ConfigError, SpaceError)
+USER_ERRORS = (DataError, ConfigError, SpaceError, SweepError)
 
 
 def parse_sets(pairs) -> dict:
@@ -111,6 +113,59 @@ def cmd_train(args):
     print(f"model (Hugging Face format): {out / 'model'}")
 
 
+def print_summary(exp, storage):
+    from .status import format_status, sweep_status
+
+    st = sweep_status(exp.name, storage)
+    print(format_status(st))
+    unfinished = sum(st["counts"].get(s, 0) for s in ("RUNNING", "PAUSED", "PENDING"))
+    if unfinished:
+        print(f"interrupted with {unfinished} unfinished trial(s): continue with `babysweep resume {exp.name}"
+              + (f" --storage {storage}" if storage != "runs" else "") + "`")
+    return st
+
+
+def cmd_launch(args):
+    from .launch import SweepSpec, launch
+
+    spec = SweepSpec(space=args.space, data=args.data, trainable=args.trainable, algo=args.algo, samples=args.samples,
+                     max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+                     gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
+                     name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
+                     extra=parse_sets(args.set))
+    exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+    print_summary(exp, args.storage)
+
+
+def cmd_resume(args):
+    from .launch import resume
+
+    exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
+                 verbose=0 if args.quiet else 1)
+    print_summary(exp, args.storage)
+
+
+def cmd_status(args):
+    import json
+
+    from .status import format_status, sweep_status
+
+    st = sweep_status(args.name, args.storage)
+    print(json.dumps(st, indent=2, default=str) if args.json else format_status(st))
+
+
+def cmd_demo(args):
+    import time
+
+    from .demo import run_demo
+
+    t0 = time.time()
+    exp = run_demo(root=args.dir, storage=args.storage, samples=args.samples, seed=args.seed, words=args.words,
+                   log=lambda m: print(m, file=sys.stderr), verbose=0 if args.quiet else 1)
+    st = print_summary(exp, args.storage)
+    print(f"demo finished in {time.time() - t0:.0f} s: {st['trials']} trials; results in {exp}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="babysweep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,6 +200,50 @@ def build_parser():
     t.add_argument("--out", help="output folder (default runs/train-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    la = sub.add_parser("launch", help="launch a sweep (BOHB on Ray Tune by default)")
+    la.add_argument("space", help="search-space YAML (search_spaces/...)")
+    la.add_argument("--data", help="prepared data folder (babysweep data prepare); needed by pretrain")
+    la.add_argument("--trainable", default="pretrain", help="pretrain, finetune or package.module:function")
+    la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget")
+    la.add_argument("--samples", type=int, default=16, help="number of trials (default 16)")
+    la.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
+    la.add_argument("--cpus-per-trial", type=float, default=1.0)
+    la.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.5")
+    la.add_argument("--reduction-factor", type=float, default=3.0, help="eta of HyperBand/ASHA (default 3)")
+    la.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: a private local Ray)")
+    la.add_argument("--storage", default="runs", help="experiment storage folder, shared by all nodes on a cluster")
+    la.add_argument("--name", help="experiment name (default <space>-<algo>-<time>)")
+    la.add_argument("--seed", type=int, default=0, help="seed of the searcher")
+    la.add_argument("--wandb", nargs="?", const="offline", choices=["offline", "online"],
+                    help="log trials to Weights & Biases (offline unless 'online' is given)")
+    la.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra value for every trial's config")
+    la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
+    la.add_argument("--quiet", action="store_true", help="no trial table while running")
+    la.set_defaults(func=cmd_launch)
+
+    re_ = sub.add_parser("resume", help="continue a stopped sweep from its checkpoints")
+    re_.add_argument("name")
+    re_.add_argument("--storage", default="runs")
+    re_.add_argument("--retry-errored", action="store_true", help="also re-run trials that errored")
+    re_.add_argument("--address", help="Ray cluster to resume on (default: as launched)")
+    re_.add_argument("--quiet", action="store_true")
+    re_.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="trials, best configuration and compute used of a sweep")
+    st.add_argument("name")
+    st.add_argument("--storage", default="runs")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+
+    de = sub.add_parser("demo", help="generate the built-in corpus, prepare it, run a 16-trial BOHB sweep (CPU)")
+    de.add_argument("--dir", default="runs/demo-data", help="where the demo corpus and prepared data go")
+    de.add_argument("--storage", default="runs")
+    de.add_argument("--samples", type=int, default=16)
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--words", type=int, default=100_000, help="size of the built-in train corpus (default 100,000)")
+    de.add_argument("--quiet", action="store_true")
+    de.set_defaults(func=cmd_demo)
     return p
 
 
