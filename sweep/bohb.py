@@ -13,6 +13,12 @@ class ResumableTuneBOHB(TuneBOHB):
     result carries, instead of failing with a KeyError."""
 
     def on_trial_result(self, trial_id, result):
+        if "hyperband_info" not in result:
+            # Under ASHA or FIFO (--algo asha/random, which sample at random): no budget info, no model to
+            # update; stock TuneBOHB would log a warning for every result
+            if trial_id not in self.paused:
+                self.running.add(trial_id)
+            return
         if trial_id not in self.trial_to_params:
             # Ray hands searchers flattened results: the trial's config is under "config/<name>"
             self.trial_to_params[trial_id] = {k[len("config/"):]: v for k, v in result.items()
@@ -22,6 +28,12 @@ class ResumableTuneBOHB(TuneBOHB):
     def on_trial_complete(self, trial_id, result=None, error=False):
         self.trial_to_params.setdefault(trial_id, {})
         super().on_trial_complete(trial_id, result, error)
+
+    def restore(self, checkpoint_path):
+        # The saved running/paused sets may name trials Ray's own saved state never had; counted against
+        # max_concurrent they would block new suggestions forever. Reports rebuild them.
+        super().restore(checkpoint_path)
+        self.running, self.paused = set(), set()
 
 
 class ResumableHyperBandForBOHB(HyperBandForBOHB):

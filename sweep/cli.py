@@ -3,6 +3,7 @@ import argparse
 import logging
 import sys
 
+from analysis.correlate import AnalysisError
 from search_spaces.loader import SpaceError
 from trainables.data.errors import DataError
 from trainables.errors import ConfigError
@@ -10,7 +11,7 @@ from trainables.errors import ConfigError
 from .errors import SweepError
 
 # Errors whose message is meant for the user as it is: printed on one line, exit status 2, no traceback
-USER_ERRORS = (DataError, ConfigError, SpaceError, SweepError)
+USER_ERRORS = (DataError, ConfigError, SpaceError, SweepError, AnalysisError)
 
 
 def parse_sets(pairs) -> dict:
@@ -166,6 +167,31 @@ def cmd_demo(args):
     print(f"demo finished in {time.time() - t0:.0f} s: {st['trials']} trials; results in {exp}")
 
 
+def cmd_rerun(args):
+    from .rerun import launch_rerun
+
+    exp = launch_rerun(args.name, top_k=args.top_k, seeds=args.seeds, trials=args.trials, baseline=args.baseline,
+                       storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,
+                       gpus_per_trial=args.gpus_per_trial, address=args.address,
+                       overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+                       log=lambda m: print(m, file=sys.stderr))
+    print_summary(exp, args.storage)
+    print(f"next: `babysweep analyze stability {args.name}`" + (f" --storage {args.storage}" if args.storage != "runs" else ""))
+
+
+def cmd_evaluate(args):
+    from analysis.evaluate import evaluate_sweep
+
+    done = evaluate_sweep(args.name, args.blimp, args.supplement, storage=args.storage, address=args.address,
+                          cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
+                          batch_size=args.batch_size, limit=args.limit, strict=args.strict,
+                          log=lambda m: print(m, file=sys.stderr))
+    cols = [c for c in ("trial_id", "blimp_filtered", "blimp_supplement") if c in done.columns]
+    print(done[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
+    print("suite score = mean of the per-paradigm accuracies; a pair is right when the good sentence's summed "
+          "log-probability (after <s>) is strictly higher")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="babysweep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -244,6 +270,38 @@ def build_parser():
     de.add_argument("--words", type=int, default=100_000, help="size of the built-in train corpus (default 100,000)")
     de.add_argument("--quiet", action="store_true")
     de.set_defaults(func=cmd_demo)
+
+    rr = sub.add_parser("rerun", help="re-train a sweep's best configurations with new seeds")
+    rr.add_argument("name", help="the sweep whose trials to re-run")
+    rr.add_argument("--top-k", type=int, default=3, help="best K trials by final validation loss (default 3)")
+    rr.add_argument("--seeds", type=int, default=3, help="new seeds per configuration (at least 2; default 3)")
+    rr.add_argument("--trials", nargs="+", metavar="ID", help="re-run these trials instead of the top K")
+    rr.add_argument("--baseline", action="store_true", help="also re-train the space's centre with the same seeds")
+    rr.add_argument("--storage", default="runs")
+    rr.add_argument("--rerun-name", help="experiment name (default <name>-rerun)")
+    rr.add_argument("--cpus-per-trial", type=float)
+    rr.add_argument("--gpus-per-trial", type=float)
+    rr.add_argument("--address")
+    rr.add_argument("--overwrite", action="store_true")
+    rr.add_argument("--quiet", action="store_true")
+    rr.set_defaults(func=cmd_rerun)
+
+    ev = sub.add_parser("evaluate", help="score every finished trial's final checkpoint on BLiMP (Ray tasks)")
+    ev.add_argument("name", help="sweep (or re-run) name")
+    ev.add_argument("--blimp", required=True, help="folder of BLiMP-format *.jsonl paradigms")
+    ev.add_argument("--supplement", help="folder of the BabyLM supplement tasks")
+    ev.add_argument("--storage", default="runs")
+    ev.add_argument("--address")
+    ev.add_argument("--cpus-per-task", type=float, default=1.0)
+    ev.add_argument("--gpus-per-task", type=float, default=0.0)
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--limit", type=int, help="score only the first N pairs of each paradigm (quick look)")
+    ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
+    ev.set_defaults(func=cmd_evaluate)
+
+    from analysis.cli import register
+
+    register(sub)
     return p
 
 

@@ -76,8 +76,21 @@ def run_trial(config, space_file, trainable_spec, extra):
     resolve_trainable(trainable_spec)({**space_config(space_file, config), **extra})
 
 
+def run_rerun_trial(config, trainable_spec, extra):
+    """What each trial of a re-run experiment runs: a fixed configuration (sweep/rerun.py), no searcher."""
+    resolve_trainable(trainable_spec)({**rerun_config(config), **extra})
+
+
+def rerun_config(config):
+    return {k: v for k, v in config["run"].items() if k != "source_trial_id"}
+
+
+def rerun_row(config):
+    return dict(config["run"])
+
+
 def is_uri(storage: str) -> bool:
-    return "://" in storage
+    return "://" in str(storage)
 
 
 def experiment_dir(storage, name) -> Path:
@@ -172,8 +185,11 @@ def make_scheduler(spec: SweepSpec, space):
 def trainable_with_resources(sweep: dict, exp: Path):
     from ray import tune
 
-    fn = tune.with_parameters(run_trial, space_file=str(exp / "space.yaml"), trainable_spec=sweep["trainable"],
-                              extra=sweep["extra"])
+    if sweep.get("kind") == "rerun":
+        fn = tune.with_parameters(run_rerun_trial, trainable_spec=sweep["trainable"], extra=sweep["extra"])
+    else:
+        fn = tune.with_parameters(run_trial, space_file=str(exp / "space.yaml"), trainable_spec=sweep["trainable"],
+                                  extra=sweep["extra"])
     resources = {"cpu": sweep["cpus_per_trial"], "gpu": sweep["gpus_per_trial"]}
     return tune.with_resources(fn, resources)
 
@@ -181,8 +197,8 @@ def trainable_with_resources(sweep: dict, exp: Path):
 def callbacks(sweep: dict, exp: Path):
     from .results import ResultsTable
 
-    cbs = [ResultsTable(exp, functools.partial(space_config, str(exp / "space.yaml")), sweep["gpus_per_trial"],
-                        extra_columns={"source_trial_id": "source_trial_id"})]
+    to_config = rerun_row if sweep.get("kind") == "rerun" else functools.partial(space_config, str(exp / "space.yaml"))
+    cbs = [ResultsTable(exp, to_config, sweep["gpus_per_trial"], extra_columns={"source_trial_id": "source_trial_id"})]
     if sweep.get("wandb"):
         from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -218,18 +234,24 @@ def validate(spec: SweepSpec):
     return space, fn
 
 
+def new_experiment_dir(storage, name, overwrite, what="sweep") -> Path:
+    """An empty experiment folder for `name`; an existing one is replaced only with overwrite."""
+    check_storage(storage)
+    exp = experiment_dir(storage, name)
+    if exp.exists() and any(exp.iterdir()):
+        if not overwrite:
+            raise SweepError(f"{what} {name!r} already exists in {exp.parent}; continue it with "
+                             f"`babysweep resume {name}` or start afresh with --overwrite")
+        shutil.rmtree(exp)
+    exp.mkdir(parents=True)
+    return exp
+
+
 def launch(spec: SweepSpec, overwrite=False, verbose=1):
     """Start a new sweep. Returns the experiment folder."""
     space, _ = validate(spec)
     spec.name = spec.name or f"{space.name}-{spec.algo}-{time.strftime('%Y%m%d-%H%M%S')}"
-    check_storage(spec.storage)
-    exp = experiment_dir(spec.storage, spec.name)
-    if exp.exists() and any(exp.iterdir()):
-        if not overwrite:
-            raise SweepError(f"sweep {spec.name!r} already exists in {exp.parent}; continue it with "
-                             f"`babysweep resume {spec.name}` or start afresh with --overwrite")
-        shutil.rmtree(exp)
-    exp.mkdir(parents=True)
+    exp = new_experiment_dir(spec.storage, spec.name, overwrite, "sweep")
     sweep = asdict(spec)
     sweep["space_source"] = str(Path(spec.space).resolve())
     if spec.data is not None:
@@ -267,13 +289,27 @@ def fit(sweep, exp, space, verbose, restore=False, retry_errored=False):
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=trainable, resume_unfinished=True,
                                    resume_errored=retry_errored, restart_errored=False)
+    elif sweep.get("kind") == "rerun":
+        # Fixed configurations at their full budget: a grid, no searcher, no early stopping
+        tuner = tune.Tuner(
+            trainable, param_space={"run": tune.grid_search(sweep["runs"])},
+            # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
+            # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit
+            # concurrency instead (--cpus-per-trial, --gpus-per-trial).
+            tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True,
+                                        trial_name_creator=trial_name, trial_dirname_creator=trial_name),
+            run_config=tune.RunConfig(name=sweep["name"], storage_path=sweep["storage"], verbose=verbose,
+                                      callbacks=callbacks(sweep, exp), checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                                      failure_config=tune.FailureConfig(max_failures=0)),
+        )
     else:
         spec = SweepSpec(**{k: sweep[k] for k in SweepSpec.__dataclass_fields__})
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=make_searcher(spec, space), scheduler=make_scheduler(spec, space),
                                         num_samples=spec.samples, reuse_actors=True,
-                                        max_concurrent_trials=spec.max_concurrent,
+                                        # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent):
+                                        # Ray's generic limiter would also count paused trials
                                         trial_name_creator=trial_name, trial_dirname_creator=trial_name),
             run_config=tune.RunConfig(
                 name=spec.name, storage_path=sweep["storage"], verbose=verbose, callbacks=callbacks(sweep, exp),
@@ -345,4 +381,12 @@ def resume(name, storage=DEFAULT_STORAGE, retry_errored=False, address=None, ver
               f"({', '.join(changed)})")
     with ray_session(address or sweep.get("address")):
         fit(sweep, exp, load_space(exp / "space.yaml"), verbose, restore=True, retry_errored=retry_errored)
+        if sweep.get("kind") == "rerun":
+            from .rerun import missing_runs
+
+            missing = missing_runs(sweep, exp)
+            if missing:
+                # Runs Ray's stored state had not recorded yet when the driver died: start them now
+                print(f"{len(missing)} planned re-run(s) were not in Ray's stored state: starting them")
+                fit({**sweep, "runs": missing}, exp, None, verbose)
     return exp

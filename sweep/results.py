@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 from ray.tune import Callback
 
-TABLE, HISTORY = "results.csv", "history.csv"
+TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
 FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
-                 "checkpoint", "diverged", "tokens_per_s", "mfu"]
-HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "time"]
+                 "checkpoint", "diverged", "tokens_per_s", "mfu", "started_at"]
+HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
 
 
 def write_table(df: pd.DataFrame, path) -> None:
@@ -32,20 +32,35 @@ def write_table(df: pd.DataFrame, path) -> None:
     os.replace(tmp, path)
 
 
+# Trial ids are hex strings: left to pandas, "12345678" would become an int and "1e345678" a float
+ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
+
+
 def read_table(path) -> pd.DataFrame:
-    return pd.read_csv(path)
+    return pd.read_csv(path, dtype=ID_COLUMNS)
 
 
 def read_history(path) -> pd.DataFrame:
     # A driver killed mid-write can leave a partial last line: skip it
-    return pd.read_csv(path, on_bad_lines="skip")
+    return pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
+
+
+def merge_evaluation(df: pd.DataFrame, evaluation_path) -> pd.DataFrame:
+    """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id."""
+    path = Path(evaluation_path)
+    if not path.exists():
+        return df
+    scores = read_table(path).drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
+    base = df.drop(columns=[c for c in scores.columns if c != "trial_id" and c in df.columns])
+    return order_columns(base.merge(scores, on="trial_id", how="left"))
 
 
 def order_columns(df: pd.DataFrame) -> pd.DataFrame:
     first = [c for c in FIRST_COLUMNS if c in df.columns]
     configs = sorted(c for c in df.columns if c.startswith("config/"))
-    rest = [c for c in df.columns if c not in first and c not in configs]
-    return df[first + configs + rest]
+    scores = [c for c in ("blimp_filtered", "blimp_supplement", "source_trial_id") if c in df.columns]
+    rest = [c for c in df.columns if c not in first and c not in configs and c not in scores]
+    return df[first + configs + scores + rest]
 
 
 class ResultsTable(Callback):
@@ -82,11 +97,14 @@ class ResultsTable(Callback):
 
     def save(self):
         df = order_columns(pd.DataFrame(list(self.rows.values())))
+        df = merge_evaluation(df, Path(self.experiment_dir) / EVALUATION)  # scores of a concurrent evaluate
         write_table(df, Path(self.experiment_dir) / TABLE)
         self.dirty = False
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.row(trial)["state"] = "RUNNING"
+        row = self.row(trial)
+        row["state"] = "RUNNING"
+        row.setdefault("started_at", round(time.time(), 3))  # first start, for trial start latency
         self.dirty = True
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -105,7 +123,8 @@ class ResultsTable(Callback):
             writer = csv.writer(f)
             if new:
                 writer.writerow(HISTORY_COLUMNS)
-            writer.writerow([trial.trial_id, result.get("epoch"), result.get("val_loss"), f"{time.time():.3f}"])
+            writer.writerow([trial.trial_id, result.get("epoch"), result.get("val_loss"), result.get("wall_s"),
+                             f"{time.time():.3f}"])
         self.dirty = True
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):

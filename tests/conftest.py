@@ -40,3 +40,15 @@ def ray_temp_dir():
     path = tempfile.mkdtemp(prefix="bsray-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tiny_data, tmp_path_factory):
+    """A real 5-trial BOHB sweep of the tiny space on tiny_data, named "small": for re-runs and evaluation."""
+    from search_spaces.loader import SPACES_DIR
+    from sweep.launch import SweepSpec, launch
+
+    runs = tmp_path_factory.mktemp("sweeps") / "runs"
+    launch(SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(tiny_data), samples=5, name="small",
+                     storage=str(runs)), verbose=0)
+    return runs

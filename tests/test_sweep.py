@@ -15,6 +15,7 @@ import pytest
 
 from conftest import REPO
 from sweep.cli import main
+from sweep.results import read_history, read_table
 
 BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
@@ -29,7 +30,7 @@ def test_demo_end_to_end(tmp_path):
     out = babysweep("demo", "--samples", 4, "--words", 20_000, "--dir", tmp_path / "data", "--storage",
                     tmp_path / "runs", "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "runs" / "demo" / "results.csv")
+    table = read_table(tmp_path / "runs" / "demo" / "results.csv")
     assert len(table) == 4 and set(table["state"]) == {"TERMINATED"}
     assert table["val_loss"].notna().all()
     finished = table[table["epoch"] == 3]
@@ -84,7 +85,7 @@ def test_launch_joins_a_local_head(tiny_data, tmp_path, local_head):
                     "--storage", tmp_path / "runs", "--name", "onhead", "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Connected to Ray cluster" in out.stderr and "Started a local Ray instance" not in out.stderr
-    table = pd.read_csv(tmp_path / "runs" / "onhead" / "results.csv")
+    table = read_table(tmp_path / "runs" / "onhead" / "results.csv")
     assert len(table) == 3 and set(table["state"]) == {"TERMINATED"}
 
 
@@ -100,7 +101,7 @@ def test_killed_driver_then_resume_loses_and_reruns_nothing(tiny_data, tmp_path)
     while time.time() < deadline:
         time.sleep(0.5)
         try:
-            table = pd.read_csv(exp / "results.csv")
+            table = read_table(exp / "results.csv")
         except (FileNotFoundError, pd.errors.EmptyDataError):
             continue
         done = table[table["state"] == "TERMINATED"]
@@ -117,9 +118,9 @@ def test_killed_driver_then_resume_loses_and_reruns_nothing(tiny_data, tmp_path)
 
     out = babysweep("resume", "crash", "--storage", runs, "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
-    after = pd.read_csv(exp / "results.csv").set_index("trial_id")
+    after = read_table(exp / "results.csv").set_index("trial_id")
     assert len(after) == 8 and set(after["state"]) == {"TERMINATED"}
-    history = pd.read_csv(exp / "history.csv")
+    history = read_history(exp / "history.csv")
     for trial_id, row in finished_before.iterrows():
         assert after.loc[trial_id, "val_loss"] == row["val_loss"]  # not lost
         reports_after_kill = history[(history["trial_id"] == trial_id) & (history["time"] > killed_at)]

@@ -1,0 +1,172 @@
+"""`babysweep analyze ACTION`: the analysis subcommands, registered into the `babysweep` parser by
+sweep/cli.py through `register(subparsers)`.
+
+Each action is one entry of ACTIONS: a function that adds its parser (with `add_table_arguments` for the
+NAME / --table / --storage / --out options every action shares) and sets `func` to its command. To add an
+action, write `add_<action>(actions)` and its `cmd_<action>(args)`, and append the adder to ACTIONS.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from .correlate import AnalysisError
+
+DEFAULT_STORAGE = "runs"  # as sweep.launch.DEFAULT_STORAGE; not imported here so `--help` stays fast
+TABLE = "results.csv"
+
+
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    """NAME or --table FILE, --storage, --out: which results table to read and where the output goes."""
+    p.add_argument("name", nargs="?", metavar="NAME", help="sweep name (its table is <storage>/<NAME>/results.csv)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"experiment storage folder (default {DEFAULT_STORAGE})")
+    p.add_argument("--table", metavar="FILE",
+                   help="read this results table (CSV, one row per trial) instead of a sweep's: any table with "
+                        "the needed columns")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default <experiment>/analysis, or analysis/ beside the --table file)")
+
+
+def resolve_table(args) -> tuple[Path, Path]:
+    """(results table, output folder) from NAME or --table; AnalysisError or SweepError when neither works."""
+    if args.table and args.name:
+        raise AnalysisError(f"give a sweep NAME or --table FILE, not both ({args.name!r} and {args.table})")
+    if args.table:
+        table = Path(args.table).expanduser()
+        out = table.parent / "analysis"
+    elif args.name:
+        from sweep.launch import load_sweep  # SweepError for an unknown sweep
+
+        _, exp = load_sweep(args.name, args.storage)
+        table = exp / TABLE
+        if not table.is_file():
+            raise AnalysisError(f"{table}: sweep {args.name!r} has no results table yet (no trial has reported)")
+        out = exp / "analysis"
+    else:
+        raise AnalysisError("give a sweep NAME or --table FILE")
+    return table, Path(args.out).expanduser() if args.out else out
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- correlate
+
+def cmd_correlate(args):
+    from .correlate import (check_table, correlate, markdown_table, plot_all, read_table, select_trials,
+                            write_report)
+
+    table, out = resolve_table(args)
+    df = read_table(table)
+    pairs = check_table(df, table)
+    try:
+        selected, notes = select_trials(df, max_budget_only=args.max_budget_only,
+                                        drop_diverged=not args.keep_diverged)
+    except AnalysisError as e:
+        raise AnalysisError(f"{table}: {e}") from None
+    results = correlate(selected, pairs=pairs, n_boot=args.bootstrap, seed=args.seed, only_present=False)
+    figures = plot_all(selected, results)
+    paths = write_report(results, notes, out, figures, source=table)
+
+    print(f"results table: {table}")
+    for note in notes:
+        print(f"  {note}")
+    print()
+    print(markdown_table(results))
+    print()
+    if args.bootstrap:
+        print(f"95% CI: percentile bootstrap of R² over {args.bootstrap} resamples of the trials (seed {args.seed})")
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['label']}: skipped: {r['skipped']}; no plot")
+    print(f"report: {paths['correlate.md']}")
+    print(f"table:  {paths['correlate.csv']}")
+    plots = [p for name, p in paths.items() if name.endswith((".png", ".pdf"))]
+    if plots:
+        print("plots:  " + "\n        ".join(str(p) for p in plots))
+
+
+def add_correlate(actions) -> None:
+    p = actions.add_parser(
+        "correlate", help="regress BLiMP scores and test loss on validation loss (R², bootstrap CI, plots)",
+        description="Linear regressions of BLiMP filtered, BLiMP supplement and test loss on validation loss "
+                    "over a sweep's trials (BabyLlama-2 paper, Fig. 2): R² with a bootstrap 95% interval, slope "
+                    "and n, a plot per pair (PNG and PDF), correlate.md and correlate.csv.")
+    add_table_arguments(p)
+    p.add_argument("--max-budget-only", action="store_true",
+                   help="keep only trials trained to the highest budget (epoch) reached")
+    p.add_argument("--keep-diverged", action="store_true",
+                   help="keep trials marked diverged (dropped by default; their non-finite losses never enter a fit)")
+    p.add_argument("--bootstrap", type=nonnegative_int, default=2000, metavar="N",
+                   help="bootstrap resamples for the R² interval (default 2000; 0: no interval)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.set_defaults(func=cmd_correlate)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+# ---------------------------------------------------------------------------------------------- stability
+
+def cmd_stability(args):
+    from sweep.launch import load_sweep
+    from sweep.results import read_table as read_results
+
+    from .stability import stability_report
+
+    _, source_exp = load_sweep(args.name, args.storage)
+    _, rerun_exp = load_sweep(args.rerun or f"{args.name}-rerun", args.storage)
+    for exp in (source_exp, rerun_exp):
+        if not (exp / TABLE).is_file():
+            raise AnalysisError(f"{exp / TABLE}: no results table yet")
+    out = Path(args.out).expanduser() if args.out else rerun_exp / "analysis"
+    markdown, paths = stability_report(read_results(source_exp / TABLE), read_results(rerun_exp / TABLE), out,
+                                       z=args.z)
+    print(markdown)
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def add_stability(actions) -> None:
+    p = actions.add_parser("stability", help="compare the sweep's best trials with their re-runs (babysweep rerun)")
+    p.add_argument("name", metavar="NAME", help="the sweep that was re-run")
+    p.add_argument("--rerun", help="the re-run experiment (default NAME-rerun)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--out", metavar="DIR", help="output folder (default <re-run experiment>/analysis)")
+    p.add_argument("--z", type=float, default=2.0, help="verdict threshold in re-seeded standard deviations (default 2)")
+    p.set_defaults(func=cmd_stability)
+
+
+ACTIONS = [add_correlate, add_stability]
+
+
+def register(subparsers) -> None:
+    """Add `analyze` and its actions to the `babysweep` subcommands (an argparse subparsers object)."""
+    analyze = subparsers.add_parser("analyze", help="analyses of a sweep's results table (correlations, ...)",
+                                    description="Analyses of a results table; each writes a report and plots.")
+    actions = analyze.add_subparsers(dest="analyze_command", required=True, metavar="ACTION")
+    for add in ACTIONS:
+        add(actions)
+
+
+def main(argv=None):
+    """The analysis commands alone: `python -m analysis.cli correlate ...` (argv: the words after `analyze`),
+    with babysweep's error style (one line, exit status 2)."""
+    from sweep.errors import SweepError
+
+    p = argparse.ArgumentParser(prog="babysweep")
+    register(p.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = p.parse_args(["analyze", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args) or 0
+    except (AnalysisError, SweepError) as e:
+        print(f"babysweep: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""`babysweep analyze stability`: were the sweep's best configurations luck?
+
+For each re-run configuration: the original trial's loss, the re-seeded losses (mean ± std, min-max), the gap
+(re-seeded mean - original, in loss and in re-seeded standard deviations), a verdict, the Spearman rank
+correlation between the original ranking and the re-seeded means, and a plot. The same for BLiMP when the
+re-runs have been evaluated (`babysweep evaluate <name>-rerun`). Pure functions on the two results tables.
+"""
+import math
+
+import numpy as np
+import pandas as pd
+
+BASELINE = "baseline"
+# (column, label, lower is better)
+METRICS = [("val_loss", "validation loss", True), ("blimp_filtered", "BLiMP filtered", False),
+           ("blimp_supplement", "BLiMP supplement", False)]
+
+
+def verdict_rule(z: float) -> str:
+    return (f"regressed when the re-seeded mean is worse than the original by more than {z:g} re-seeded standard "
+            f"deviations; stable otherwise")
+
+
+def stability_table(source: pd.DataFrame, rerun: pd.DataFrame, metric="val_loss", lower_is_better=True, z=2.0):
+    """One row per source configuration (and the baseline, which has no original)."""
+    if metric not in rerun.columns or rerun[metric].notna().sum() == 0:
+        return pd.DataFrame()
+    originals = source.set_index("trial_id")[metric] if metric in source.columns else pd.Series(dtype=float)
+    rows = []
+    for src, group in rerun.groupby("source_trial_id", sort=False):
+        values = group[metric].dropna().to_numpy(dtype=float)
+        if len(values) == 0:
+            continue
+        original = float(originals.get(src, np.nan)) if src != BASELINE else np.nan
+        mean, std = values.mean(), values.std(ddof=1) if len(values) > 1 else np.nan
+        worse = (mean - original) if lower_is_better else (original - mean)  # > 0: the re-runs do worse
+        in_std = worse / std if std and std > 0 else (math.inf if worse > 0 else -math.inf if worse < 0 else 0.0)
+        verdict = "-" if math.isnan(original) else ("regressed" if in_std > z else "stable")
+        rows.append({"source_trial_id": src, "original": original, "n_seeds": len(values), "mean": mean, "std": std,
+                     "min": values.min(), "max": values.max(), "gap": worse, "gap_in_std": in_std,
+                     "verdict": verdict, "values": values.tolist()})
+    df = pd.DataFrame(rows)
+    # Originals first, in the sweep's order (best first), the baseline last
+    order = df["original"].rank(ascending=lower_is_better, method="first").fillna(len(df) + 1)
+    return df.assign(_o=order).sort_values("_o").drop(columns="_o").reset_index(drop=True)
+
+
+def rank_correlation(table: pd.DataFrame):
+    """Spearman correlation between the original values and the re-seeded means (configurations with an original)."""
+    from scipy.stats import spearmanr
+
+    t = table.dropna(subset=["original"])
+    if len(t) < 3:
+        return None, f"needs at least 3 configurations with an original, has {len(t)}"
+    rho, p = spearmanr(t["original"], t["mean"])
+    return float(rho), f"p = {p:.3g}, n = {len(t)}"
+
+
+def plot_stability(table: pd.DataFrame, label: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table) + 2), 4))
+    for i, row in table.iterrows():
+        ax.scatter(np.full(len(row["values"]), i), row["values"], color="C0", alpha=0.7,
+                   label="re-seeded" if i == 0 else None)
+        ax.errorbar(i + 0.15, row["mean"], yerr=0 if math.isnan(row["std"]) else row["std"], fmt="_", color="C0",
+                    capsize=4)
+        if not math.isnan(row["original"]):
+            ax.scatter(i, row["original"], marker="x", s=90, color="C3",
+                       label="original (sweep)" if i == 0 else None, zorder=3)
+    ax.set_xticks(range(len(table)), table["source_trial_id"], rotation=30, ha="right")
+    ax.set_xlabel("configuration (source trial)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label}: sweep result vs re-trained with new seeds")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def to_markdown(table: pd.DataFrame, label: str) -> str:
+    head = "| configuration | original | re-seeded mean ± std | min – max | gap | gap / std | verdict |\n|---|---|---|---|---|---|---|"
+    lines = [head]
+    for _, r in table.iterrows():
+        orig = "-" if math.isnan(r["original"]) else f"{r['original']:.4f}"
+        gap = "-" if math.isnan(r["gap"]) else f"{r['gap']:+.4f}"
+        gstd = "-" if math.isnan(r["gap_in_std"]) else f"{r['gap_in_std']:+.1f}"
+        std = "-" if math.isnan(r["std"]) else f"{r['std']:.4f}"
+        lines.append(f"| {r['source_trial_id']} | {orig} | {r['mean']:.4f} ± {std} | {r['min']:.4f} – {r['max']:.4f} "
+                     f"| {gap} | {gstd} | {r['verdict']} |")
+    return f"### {label}\n\n" + "\n".join(lines)
+
+
+def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
+    """Tables, rank correlations and plots for every metric the re-runs have; writes stability.md, stability.csv
+    and stability_<metric>.png/.pdf into out_dir. Returns (markdown, {name: path})."""
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = [f"Verdict rule: {verdict_rule(z)}. Gap = re-seeded mean - original for losses, original - re-seeded "
+             f"mean for scores: positive means the re-runs do worse."]
+    csv_rows, paths = [], {}
+    for metric, label, lower in METRICS:
+        table = stability_table(source, rerun, metric, lower, z)
+        if table.empty:
+            continue
+        rho, how = rank_correlation(table)
+        parts.append(to_markdown(table, label))
+        parts.append(f"Spearman rank correlation, original vs re-seeded mean: "
+                     + (f"{rho:+.2f} ({how})" if rho is not None else f"not computed ({how})"))
+        fig = plot_stability(table, label)
+        for ext in ("png", "pdf"):
+            path = out_dir / f"stability_{metric}.{ext}"
+            tmp = path.with_name(f".{path.name}.tmp.{ext}")
+            fig.savefig(tmp, dpi=120)
+            tmp.replace(path)
+            paths[path.name] = path
+        csv_rows.append(table.drop(columns="values").assign(metric=metric, spearman=rho))
+    if not csv_rows:
+        from .correlate import AnalysisError
+
+        raise AnalysisError("the re-run table has no finished re-runs with a validation loss yet")
+    markdown = "\n\n".join(parts) + "\n"
+    for name, content in (("stability.md", markdown),):
+        (out_dir / f".{name}.tmp").write_text(content)
+        (out_dir / f".{name}.tmp").replace(out_dir / name)
+        paths[name] = out_dir / name
+    csv = out_dir / "stability.csv"
+    pd.concat(csv_rows).to_csv(out_dir / ".stability.csv.tmp", index=False)
+    (out_dir / ".stability.csv.tmp").replace(csv)
+    paths[csv.name] = csv
+    return markdown, paths
