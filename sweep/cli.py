@@ -3,6 +3,7 @@ import argparse
 import logging
 import sys
 
+from analysis.blimp import BlimpError
 from analysis.correlate import AnalysisError
 from search_spaces.loader import SpaceError
 from trainables.data.errors import DataError
@@ -11,7 +12,7 @@ from trainables.errors import ConfigError
 from .errors import SweepError
 
 # Errors whose message is meant for the user as it is: printed on one line, exit status 2, no traceback
-USER_ERRORS = (DataError, ConfigError, SpaceError, SweepError, AnalysisError)
+USER_ERRORS = (DataError, ConfigError, SpaceError, SweepError, AnalysisError, BlimpError)
 
 
 def parse_sets(pairs) -> dict:
