@@ -302,6 +302,9 @@ def build_parser():
 
     from analysis.cli import register
 
+    from .finetune_all import add_parser as add_finetune_all
+
+    add_finetune_all(sub)
     register(sub)
     return p
 

@@ -110,7 +110,8 @@ class ResultsTable(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self.row(trial)
         row["state"] = "RUNNING"
-        for key in ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged"):
+        # score / metric: what a fine-tuning trial reports (its task metric; the SuperGLUE spaces maximise it)
+        for key in ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged", "score", "metric"):
             if result.get(key) is not None:
                 row[key] = result[key]
         if "wall_s" in result:
