@@ -400,9 +400,14 @@ def test_crash_leaves_nothing_and_progress_is_reported(tmp_path):
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1] == (total, total)
 
 
-def test_bad_arguments(tmp_path):
-    with pytest.raises(ValueError):
+def test_bad_arguments(tmp_path, capsys):
+    with pytest.raises(DataError, match="--words: must be a positive integer"):
         generate_corpus(tmp_path / "c", words=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="pairs_per_paradigm: must be a positive integer"):
         generate_corpus(tmp_path / "c", words=1000, pairs_per_paradigm=0)
+    assert not (tmp_path / "c").exists()
+    from sweep.cli import main
+    assert main(["data", "generate", "--out", str(tmp_path / "c"), "--words", "0", "--quiet"]) == 2
+    errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("babysweep: error")]
+    assert errors == ["babysweep: error: --words: must be a positive integer, got 0"]
     assert DEFAULT_WORDS == 1_000_000

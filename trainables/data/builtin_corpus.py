@@ -980,9 +980,9 @@ def generate_corpus(out_dir, words=DEFAULT_WORDS, seed=0, pairs_per_paradigm=250
     """Write the built-in corpus and its minimal pairs to out_dir (see the module docstring); return
     {"out_dir", "seed", "words": {split: {domain: n}}, "paradigms": {UID: n_pairs}}."""
     if int(words) != words or words < 1:
-        raise ValueError(f"words must be a positive integer, got {words!r}")
+        raise DataError(f"--words: must be a positive integer, got {words!r}")
     if int(pairs_per_paradigm) != pairs_per_paradigm or pairs_per_paradigm < 1:
-        raise ValueError(f"pairs_per_paradigm must be a positive integer, got {pairs_per_paradigm!r}")
+        raise DataError(f"pairs_per_paradigm: must be a positive integer, got {pairs_per_paradigm!r}")
     words, seed, pairs_per_paradigm = int(words), int(seed), int(pairs_per_paradigm)
     out_dir = Path(out_dir)
     params = {"version": VERSION, "words_requested": words, "seed": seed, "pairs_per_paradigm": pairs_per_paradigm}
