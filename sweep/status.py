@@ -32,16 +32,18 @@ def driver_state(exp: Path) -> str:
     return f"running (pid {info['pid']})"
 
 
-def best_trial(df: pd.DataFrame):
-    """The lowest last validation loss among trials that reached the highest budget any trial reached
-    (a trial stopped at 1 epoch is not comparable to one trained for 27), diverged ones excluded."""
-    ok = df[df["val_loss"].notna() & (df["val_loss"] < math.inf)]
+def best_trial(df: pd.DataFrame, metric="val_loss", mode="min"):
+    """The best last value of the sweep's metric among trials that reached the highest budget any trial
+    reached (a trial stopped at 1 epoch is not comparable to one trained for 27), diverged ones excluded."""
+    if metric not in df:
+        return None
+    ok = df[df[metric].notna() & (df[metric].abs() < math.inf)]
     if "diverged" in ok:
         ok = ok[ok["diverged"].astype(str) != "True"]
     if ok.empty:
         return None
     top = ok[ok["epoch"] >= ok["epoch"].max() - 1e-9]
-    return top.loc[top["val_loss"].idxmin()]
+    return top.loc[top[metric].idxmin() if mode == "min" else top[metric].idxmax()]
 
 
 def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
@@ -49,7 +51,7 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
     table = exp / TABLE
     df = read_table(table) if table.exists() else pd.DataFrame(columns=["trial_id", "state", "epoch", "val_loss"])
     space = load_space(exp / "space.yaml")
-    best = best_trial(df) if len(df) else None
+    best = best_trial(df, space.metric, space.mode) if len(df) else None
     return {
         "name": name, "experiment": str(exp), "results_table": str(table), "driver": driver_state(exp),
         "algo": sweep["algo"], "samples": sweep["samples"], "budget_max": space.budget_max,
@@ -58,7 +60,8 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
         "gpu_hours": float(df["gpu_s"].sum() / 3600) if "gpu_s" in df else 0.0,
         "searched": list(space.params),
         "best": None if best is None else {
-            "trial_id": best["trial_id"], "epoch": float(best["epoch"]), "val_loss": float(best["val_loss"]),
+            "trial_id": best["trial_id"], "epoch": float(best["epoch"]), "metric": space.metric,
+            "value": float(best[space.metric]), "val_loss": to_plain(best.get("val_loss")),
             "checkpoint": best.get("checkpoint") if isinstance(best.get("checkpoint"), str) else None,
             "config": {k[len("config/"):]: to_plain(v) for k, v in best.items() if k.startswith("config/")}},
         "rows": [{k: to_plain(v) for k, v in row.items()} for row in df.to_dict("records")],
@@ -92,8 +95,8 @@ def format_status(st: dict) -> str:
     lines.append(f"compute: {st['trial_hours']:.3f} trial-hours, {st['gpu_hours']:.3f} GPU-hours")
     b = st["best"]
     if b:
-        lines.append(f"best: {b['trial_id']} val_loss {b['val_loss']:.4f} at epoch {b['epoch']:g} (lowest last val_loss "
-                     f"among trials at the highest budget reached)")
+        lines.append(f"best: {b['trial_id']} {b['metric']} {b['value']:.4f} at epoch {b['epoch']:g} (best last "
+                     f"{b['metric']} among trials at the highest budget reached)")
         lines.append("  " + ", ".join(f"{k}={fmt(v, 0)}" for k, v in b["config"].items()))
         if b["checkpoint"]:
             lines.append(f"  model: {b['checkpoint']}")
