@@ -342,7 +342,7 @@ def reconcile_with_table(exp: Path) -> list[str]:
     driver killed at the wrong moment leaves a stored state a step or two old: a trial HyperBand had just
     stopped would come back as PAUSED and train again. The results table is written only after Ray processed
     the stop (sweep/results.py), so it is the later truth for that one fact. Returns the trial ids changed."""
-    from .results import read_table
+    from .results import read_table, write_table
 
     table, states = exp / "results.csv", sorted(exp.glob("experiment_state-*.json"))
     if not table.exists() or not states:
@@ -361,6 +361,16 @@ def reconcile_with_table(exp: Path) -> list[str]:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, path)
+    # The other way round: a trial the table saw start but Ray's stored state never recorded is gone for
+    # good (Ray will not run it again; its searcher makes another suggestion instead). Say so in the table.
+    known = {json.loads(entry[0])["trial_id"] for entry in state["trial_data"]}
+    df = read_table(table)
+    lost = ~df["trial_id"].isin(known) & ~df["state"].isin(["TERMINATED", "ERROR", "LOST"])
+    if lost.any():
+        df.loc[lost, "state"] = "LOST"
+        write_table(df, table)
+        print(f"{int(lost.sum())} trial(s) started after Ray's last stored state and cannot be resumed: marked LOST "
+              f"({', '.join(df.loc[lost, 'trial_id'])})")
     return changed
 
 

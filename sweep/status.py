@@ -12,7 +12,7 @@ from search_spaces.loader import load_space
 from .launch import DEFAULT_STORAGE, load_sweep
 from .results import TABLE, read_table
 
-STATES = ["RUNNING", "PAUSED", "PENDING", "TERMINATED", "ERROR"]
+STATES = ["RUNNING", "PAUSED", "PENDING", "TERMINATED", "ERROR", "LOST"]  # LOST: see launch.reconcile_with_table
 
 
 def driver_state(exp: Path) -> str:

@@ -60,7 +60,7 @@ def test_interrupted_rerun_resumes(small_sweep, tmp_path):
             t = read_table(exp / "results.csv")
         except (FileNotFoundError, pd.errors.EmptyDataError):
             continue
-        if (t["state"] == "TERMINATED").sum() >= 1 and len(t) < 4:
+        if 1 <= (t["state"] == "TERMINATED").sum() < 4:  # killed with part of the re-run done
             done_before = t[t["state"] == "TERMINATED"].set_index("trial_id")
     assert done_before is not None
     os.killpg(proc.pid, signal.SIGKILL)
@@ -68,7 +68,10 @@ def test_interrupted_rerun_resumes(small_sweep, tmp_path):
     killed_at = time.time()
     assert main(["resume", "cut", "--storage", str(small_sweep), "--quiet"]) == 0
     after = read_table(exp / "results.csv").set_index("trial_id")
-    assert len(after) == 4 and set(after["state"]) == {"TERMINATED"}
+    done = after[after["state"] == "TERMINATED"]
+    assert len(done) == 4 and set(after["state"]) <= {"TERMINATED", "LOST"}
+    assert set(zip(done["source_trial_id"], done["seed"])) == set(zip(done_before["source_trial_id"], done_before["seed"])) | set(zip(done["source_trial_id"], done["seed"]))
+    assert len(set(zip(done["source_trial_id"], done["seed"]))) == 4  # every planned (configuration, seed) once
     history = read_history(exp / "history.csv")
     for tid, row in done_before.iterrows():
         assert after.loc[tid, "val_loss"] == row["val_loss"]
