@@ -18,6 +18,12 @@ left out of the "steady" figures (per-step times come from the trainable's progr
 from the loop itself for B). The trainable's own `tokens_per_s` metric includes its first steps, so it is
 set beside B timed over all its steps. Target: A steady / B steady >= 0.95.
 
+Minor page faults per step are shown for A and B. On Linux with glibc, the large temporaries of a step (the
+logits and their gradient, 20 MB for the tiny preset) can be given back to the kernel and faulted in afresh
+every step, more or less often depending only on the order of allocations; this costs system time and can
+make A and B differ by 10% or more with nothing in their code to explain it. Run with
+MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 in the environment to switch it off.
+
 As a check that A and B do the very same work, A runs with a constant learning rate and B uses the same
 two parameter groups, so their mean training losses must agree.
 
@@ -121,11 +127,15 @@ def run_trainable(args, data_dir, ckpt_dir, spe):
 
     total = WARMUP + args.steps
     config = trainable_config(args, data_dir, spe)
-    stamps = []
+    stamps, flts = [], []
+
+    def on_step(step, n):
+        stamps.append(clock())
+        flts.append(page_faults())
+
     reset_peak_memory()
     t0 = clock()
-    run = run_local(pretrain, config, ckpt_dir, on_step=lambda step, n: stamps.append(clock()),
-                    keep_last=1)
+    run = run_local(pretrain, config, ckpt_dir, on_step=on_step, keep_last=1)
     t_end = clock()
     m = run.results[-1]
     assert m["step"] == total == len(stamps), (m["step"], total, len(stamps))
@@ -138,6 +148,7 @@ def run_trainable(args, data_dir, ckpt_dir, spe):
         "setup_and_step1_s": stamps[0] - t0,
         "steps_s": stamps[-1] - stamps[0],
         "after_s": t_end - stamps[-1],  # validation + test loss, checkpoint, Hugging Face save
+        "faults_per_step": (flts[-1] - flts[WARMUP - 1]) / args.steps,
         "mfu": m["mfu"],
         "train_loss": m["train_loss"],
         "peak_gpu_gb": peak_memory_gb(),
@@ -202,17 +213,19 @@ def run_bare(args, data_dir):
     t0 = clock()
     loop = bare_loop(args, data_dir)
     next(loop)  # build
-    stamps = [clock()]
+    stamps, flts = [clock()], [page_faults()]
     losses = []
     for loss in loop:
         losses.append(loss)
         stamps.append(clock())
+        flts.append(page_faults())
     tok = args.batch_size * args.seq_length
     return {
         "all_tps": tok * (WARMUP + args.steps) / (stamps[-1] - stamps[0]),
         "steady_tps": tok * args.steps / (stamps[-1] - stamps[WARMUP]),
         "median_step_tps": tok / statistics.median(b - a for a, b in zip(stamps[WARMUP:], stamps[WARMUP + 1:])),
         "setup_s": stamps[0] - t0,
+        "faults_per_step": (flts[-1] - flts[WARMUP]) / args.steps,
         "train_loss": sum(losses) / len(losses),
         "peak_gpu_gb": peak_memory_gb(),
     }
@@ -245,6 +258,15 @@ def run_lockstep(args, data_dir, ckpt_dir, spe):
     return {"a_steady_tps": tok * len(a) / sum(a), "b_steady_tps": tok * len(b) / sum(b),
             "a_median_step_tps": tok / statistics.median(a), "b_median_step_tps": tok / statistics.median(b),
             "a_metric_tps": run.results[-1]["tokens_per_s"]}
+
+
+def page_faults() -> int:
+    """Minor page faults of this process so far (0 where the resource module is missing)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def reset_peak_memory():
@@ -380,6 +402,9 @@ def main():
           f"save), medians: setup + step 1 {A['setup_and_step1_s']:.2f} s, steps 2-{WARMUP + args.steps} "
           f"{A['steps_s']:.2f} s, after the last step {A['after_s']:.2f} s; B's setup (build model, optimizer) "
           f"{B['setup_s']:.2f} s")
+    fa, fb = med([a["faults_per_step"] for a, _ in rows]), med([b["faults_per_step"] for _, b in rows])
+    print(f"minor page faults per timed step, medians: A {fa:,.0f}, B {fb:,.0f} (each one a fresh 4 KiB page from the "
+          f"kernel: freed memory the allocator gave back and takes again)")
     la, lb = rows[-1][0]["train_loss"], rows[-1][1]["train_loss"]
     print(f"same work: mean train loss A {la:.6f}, B {lb:.6f} ({'equal' if math.isclose(la, lb, rel_tol=1e-4) else 'DIFFERENT'})")
 
