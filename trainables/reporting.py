@@ -2,6 +2,7 @@
 callback when it runs on its own (`babysweep train`, tests). A trainable calls `report` and
 `restored_checkpoint` and never needs to know which."""
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,8 @@ _local = None  # the LocalRun of run_local, when not inside Ray Tune
 
 
 def in_tune() -> bool:
+    if "ray" not in sys.modules:  # not in a Ray worker; importing Ray just to ask would cost ~1 s and 120 MB
+        return False
     try:
         from ray.train._internal.session import get_session  # Ray has no public "am I in a trial" call
     except ImportError:
