@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from . import glue, reporting
 from .errors import ConfigError
-from .pretrain import SCHEDULES, budget_points, load_checkpoint, save_checkpoint, trial_cpus
+from .pretrain import SCHEDULES, budget_points, load_checkpoint, optimizer_step, save_checkpoint, trial_cpus
 
 HYPERPARAMETERS = dict(
     lr=1e-5, batch_size=32, num_epochs=2, weight_decay=1.0, lr_scheduler_type="linear", num_warmup_steps=500,
@@ -217,13 +217,8 @@ def finetune(config: dict) -> None:
             loss = F.cross_entropy(logits, y) * (len(chunk) / len(batch))
             loss.backward()
             step_loss += loss.item()
-        if cfg["max_grad_norm"] and cfg["max_grad_norm"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(model, optimizer, scheduler, cfg["max_grad_norm"], device)
         state["step"] += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         state["wall_s"] += dt
         seg_time += dt

@@ -132,6 +132,17 @@ def mean_loss(model, tokens, seq_length, batch_size, device, autocast) -> float:
     return total / max(count, 1)
 
 
+def optimizer_step(model, optimizer, scheduler, max_grad_norm, device):
+    """Clip (when max_grad_norm > 0), step the optimizer and the schedule; on GPU wait for the step to end,
+    so the step's wall time is its real time."""
+    if max_grad_norm and max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def save_checkpoint(folder: Path, model, optimizer, scheduler, state):
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "state": state,
@@ -225,13 +236,8 @@ def pretrain(config: dict) -> None:
             reporting.report({"val_loss": math.inf, "epoch": state["step"] / steps_per_epoch, "diverged": True,
                               "step": state["step"], "train_loss": step_loss})
             return
-        if cfg["max_grad_norm"] and cfg["max_grad_norm"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["max_grad_norm"])
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(model, optimizer, scheduler, cfg["max_grad_norm"], device)
         state["step"] += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         state["wall_s"] += dt
         seg_time += dt
