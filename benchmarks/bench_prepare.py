@@ -3,7 +3,7 @@
     python benchmarks/bench_prepare.py [--corpus ../shared/data/babylm_2023_subset] [--vocab-size 16000]
 
 Targets on 2 cores: whole prepare under 60 s; reopen under 1 s; cache at most 2 bytes per token.
-Each step runs in a fresh process, so peak memory (ru_maxrss) is that step's own.
+Each step runs in a fresh process, so peak memory (VmHWM) is that step's own.
 """
 import argparse
 import json
@@ -15,11 +15,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 PREPARE = """
-import json, resource, sys, time
+import json, sys, time
 from trainables.data.prepared import prepare
 t = time.perf_counter()
 meta = prepare(sys.argv[1], sys.argv[2], vocab_size=int(sys.argv[3]), log=lambda m: None)
-print(json.dumps({"wall_s": time.perf_counter() - t, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+# VmHWM, not ru_maxrss: a subprocess's ru_maxrss starts from its parent's peak
+peak_kb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+print(json.dumps({"wall_s": time.perf_counter() - t, "peak_rss_mb": peak_kb / 1024,
                   "tokens": sum(s["tokens"] for s in meta["splits"].values())}))
 """
 REOPEN = """
