@@ -40,13 +40,15 @@ from pathlib import Path
 
 import numpy as np
 
+from trainables.errors import UserError
+
 CONVENTION = "mean of per-paradigm accuracies"
 TIE_RULE = "a pair is right only when good > bad strictly (ties count as wrong)"
 SENTENCE_FIELDS = ("sentence_good", "sentence_bad")
 PAIR_ID_FIELDS = ("pair_id", "pairID")  # BabyLM filtered / built-in, original BLiMP
 
 
-class BlimpError(Exception):
+class BlimpError(UserError):
     """One-line, user-facing error naming the file (and line) and the problem."""
 
     def __init__(self, message):

@@ -7,15 +7,19 @@ matplotlib figures, and, in `write_report`, files. Any table with a `val_loss` c
 works, so a table that did not come from a babysweep sweep can be analysed the same way.
 """
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sweep.table import parse_bool
+from sweep.table import read_table as read_results_table
+from trainables.errors import UserError
+from trainables.files import atomic_path, write_csv, write_text
 
-class AnalysisError(Exception):
+
+class AnalysisError(UserError):
     """One-line, user-facing error naming the file or option and the problem."""
 
 
@@ -52,7 +56,7 @@ def read_table(path) -> pd.DataFrame:
     if path.is_dir():
         raise AnalysisError(f"{path}: is a folder, not a results table (CSV file)")
     try:
-        df = pd.read_csv(path)
+        df = read_results_table(path)
     except pd.errors.EmptyDataError:
         raise AnalysisError(f"{path}: the results table is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
@@ -104,15 +108,6 @@ def _some(columns, k=8) -> str:
 
 # ---------------------------------------------------------------------------------------------------- filters
 
-def _true(value) -> bool:
-    """A `diverged` cell: True/False as written by pandas, text, 0/1, or missing (not diverged)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return bool(value)
-
-
 def select_trials(df: pd.DataFrame, max_budget_only=False, drop_diverged=True) -> tuple[pd.DataFrame, list[str]]:
     """The trials to analyse, and notes saying what was filtered and how many rows.
 
@@ -124,14 +119,14 @@ def select_trials(df: pd.DataFrame, max_budget_only=False, drop_diverged=True) -
     out = df
     if drop_diverged:
         if "diverged" in out.columns:
-            mask = out["diverged"].map(_true).to_numpy(dtype=bool)
+            mask = out["diverged"].map(parse_bool).to_numpy(dtype=bool)
             notes.append(f"dropped {int(mask.sum())} diverged trial(s) (diverged = True); "
                          f"{len(out) - int(mask.sum())} rows left")
             out = out[~mask]
         else:
             notes.append("no diverged column: no trial dropped as diverged")
     else:
-        n = int(out["diverged"].map(_true).sum()) if "diverged" in out.columns else 0
+        n = int(out["diverged"].map(parse_bool).sum()) if "diverged" in out.columns else 0
         notes.append(f"diverged trials kept ({n} in the table); their non-finite losses are left out of the fits")
     if max_budget_only:
         if "epoch" not in out.columns:
@@ -346,16 +341,6 @@ def markdown_table(results) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_report(results, notes, out_dir, figures, source=None) -> dict:
     """Write correlate.md, correlate.csv and <y>_vs_<x>.png/.pdf for each figure into out_dir (created if
     needed); each file under a temporary name first, then renamed. Plots left by an earlier run for a pair
@@ -370,7 +355,8 @@ def write_report(results, notes, out_dir, figures, source=None) -> dict:
         for name, fig in figures.items():
             for ext in ("png", "pdf"):
                 path = out / f"{name}.{ext}"
-                _atomic_write(path, lambda p, fig=fig, ext=ext: fig.savefig(p, format=ext))
+                with atomic_path(path) as tmp:
+                    fig.savefig(tmp, format=ext)
                 paths[path.name] = path
         for r in results:
             if "skipped" in r:
@@ -394,7 +380,7 @@ def write_report(results, notes, out_dir, figures, source=None) -> dict:
         md += ["Plots:", ""] + (plots + skipped or ["- none"]) + [""]
         md_path = out / "correlate.md"
         text = "\n".join(md)
-        _atomic_write(md_path, lambda p: p.write_text(text, encoding="utf-8"))
+        write_text(md_path, text)
         paths[md_path.name] = md_path
 
         table = pd.DataFrame([{c: r.get(c) for c in TABLE_COLUMNS} for r in results], columns=TABLE_COLUMNS)
@@ -402,7 +388,7 @@ def write_report(results, notes, out_dir, figures, source=None) -> dict:
         if source:
             table["source"] = str(source)
         csv_path = out / "correlate.csv"
-        _atomic_write(csv_path, lambda p: table.to_csv(p, index=False))
+        write_csv(csv_path, table)
         paths[csv_path.name] = csv_path
     except OSError as e:
         raise AnalysisError(f"--out {out}: cannot write ({e.strerror or e})") from None

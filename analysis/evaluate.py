@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweep.launch import DEFAULT_STORAGE, load_sweep, ray_session
-from sweep.results import EVALUATION, TABLE, merge_evaluation, read_table, write_table
+from sweep.experiment import DEFAULT_STORAGE, load_experiment
+from sweep.table import merge_evaluation, read_table, write_table
+from sweep.runtime import ray_session
 
 from .blimp import load_suite, score_checkpoint
 
@@ -28,15 +29,15 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
                    gpus_per_task=0.0, batch_size=64, limit=None, strict=False, log=print) -> pd.DataFrame:
     import ray
 
-    sweep, exp = load_sweep(name, storage)
+    exp = load_experiment(name, storage)
     # Check the pair files here, once, so a bad file fails before any task starts
     for folder in (blimp_dir, supplement_dir):
         if folder is not None:
             _, warnings = load_suite(folder, strict=strict, limit=limit)
             for w in warnings:
                 log(f"warning: {w}")
-    table = read_table(exp / TABLE) if (exp / TABLE).exists() else pd.DataFrame(columns=["trial_id"])
-    eval_path = exp / EVALUATION
+    table = exp.table
+    eval_path = exp.evaluation_path
     done = read_table(eval_path) if eval_path.exists() else pd.DataFrame(columns=["trial_id", "checkpoint"])
     todo = pending_checkpoints(table, done)
     log(f"{len(todo)} checkpoint(s) to score, {len(done)} already scored")
@@ -45,7 +46,7 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
 
     blimp_dir = str(Path(blimp_dir).resolve())
     supplement_dir = str(Path(supplement_dir).resolve()) if supplement_dir else None
-    with ray_session(address or sweep.get("address")):
+    with ray_session(address or exp.spec.address):
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(score_task)
         futures = {task.remote(ckpt, blimp_dir, supplement_dir, batch_size, limit, strict, cpus_per_task): (tid, ckpt)
                    for tid, ckpt in todo}
@@ -59,7 +60,7 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
             row = {"trial_id": tid, "checkpoint": ckpt, **scores}
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             write_table(done, eval_path)
-            merge_into_results(exp)
+            merge_into_results(exp.table_path, eval_path)
             log(f"trial {tid}: BLiMP filtered {fmt(scores.get('blimp_filtered'))}, supplement "
                 f"{fmt(scores.get('blimp_supplement'))}  ({len(todo) - len(futures)}/{len(todo)})")
     return done
@@ -82,9 +83,8 @@ def score_task(checkpoint, blimp_dir, supplement_dir, batch_size, limit, strict,
     return scores
 
 
-def merge_into_results(exp: Path):
-    table = read_table(exp / TABLE)
-    write_table(merge_evaluation(table, exp / EVALUATION), exp / TABLE)
+def merge_into_results(table_path: Path, evaluation_path: Path):
+    write_table(merge_evaluation(read_table(table_path), evaluation_path), table_path)
 
 
 def fmt(v):

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from trainables.files import atomic_path, write_csv, write_text
+
 BASELINE = "baseline"
 # (column, label, lower is better)
 METRICS = [("val_loss", "validation loss", True), ("blimp_filtered", "BLiMP filtered", False),
@@ -113,9 +115,8 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
         fig = plot_stability(table, label)
         for ext in ("png", "pdf"):
             path = out_dir / f"stability_{metric}.{ext}"
-            tmp = path.with_name(f".{path.name}.tmp.{ext}")
-            fig.savefig(tmp, dpi=120)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=120, format=ext)
             paths[path.name] = path
         csv_rows.append(table.drop(columns="values").assign(metric=metric, spearman=rho))
     if not csv_rows:
@@ -123,12 +124,9 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
 
         raise AnalysisError("the re-run table has no finished re-runs with a validation loss yet")
     markdown = "\n\n".join(parts) + "\n"
-    for name, content in (("stability.md", markdown),):
-        (out_dir / f".{name}.tmp").write_text(content)
-        (out_dir / f".{name}.tmp").replace(out_dir / name)
-        paths[name] = out_dir / name
+    write_text(out_dir / "stability.md", markdown)
+    paths["stability.md"] = out_dir / "stability.md"
     csv = out_dir / "stability.csv"
-    pd.concat(csv_rows).to_csv(out_dir / ".stability.csv.tmp", index=False)
-    (out_dir / ".stability.csv.tmp").replace(csv)
+    write_csv(csv, pd.concat(csv_rows))
     paths[csv.name] = csv
     return markdown, paths

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def demo_figures(root: Path, samples: int, words: int):
     from sweep.demo import run_demo
-    from sweep.results import read_history, read_table
+    from sweep.table import read_history, read_table
 
     t0 = time.perf_counter()
     exp = run_demo(root=root / "data", storage=str(root / "runs"), samples=samples, words=words, log=lambda m: None,
@@ -45,7 +45,7 @@ def demo_figures(root: Path, samples: int, words: int):
 
 def budget_curve(exp: Path) -> pd.DataFrame:
     """Best validation loss so far against total epochs used, in the order reports arrived."""
-    from sweep.results import read_history
+    from sweep.table import read_history
 
     h = read_history(exp / "history.csv").sort_values("time")
     used, last = [], {}

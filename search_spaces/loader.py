@@ -46,6 +46,8 @@ import ConfigSpace as CS
 import numpy as np
 import yaml
 
+from trainables.errors import UserError
+
 SPACES_DIR = Path(__file__).resolve().parent  # bundled spaces: search_spaces/**/*.yaml
 LOG_PREFIX = "log__"                          # ConfigSpace name of the log of a log-normal parameter
 DEFAULT_SIGMAS = 4.0                          # default truncation of log-normal kinds: mu +- 4 sigma
@@ -63,7 +65,7 @@ TRAINABLE_RE = re.compile(r"^[A-Za-z_]\w*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # p
 NAME_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
 
 
-class SpaceError(ValueError):
+class SpaceError(UserError, ValueError):
     """A search-space file is wrong, or a config does not fit the space. One line: file, parameter, problem."""
 
 

@@ -11,7 +11,6 @@ macro average are written to <out>/finetune_all.csv; the per-epoch reports go to
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import yaml
 
 from trainables import glue
 from trainables.errors import ConfigError
+from trainables.files import write_csv, write_json
 
 TABLE, HISTORY = "finetune_all.csv", "history.csv"
 DEFAULT_GLUE = "glue_filtered"
@@ -112,12 +112,12 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
     table = pd.DataFrame(rows)
     average = {"task": "macro average", "metric": "", "score": table["score"].mean()}
     table = pd.concat([table, pd.DataFrame([average])], ignore_index=True)
-    table.to_csv(out_dir / TABLE, index=False)
-    pd.DataFrame(history).to_csv(out_dir / HISTORY, index=False)
-    (out_dir / "finetune_all.json").write_text(json.dumps(
-        {"checkpoint": str(checkpoint), "glue_dir": str(glue_dir), "tasks": list(tasks), "overrides": overrides,
-         "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
-         "epochs_scale": epochs_scale}, indent=2) + "\n")
+    write_csv(out_dir / TABLE, table)
+    write_csv(out_dir / HISTORY, pd.DataFrame(history))
+    write_json(out_dir / "finetune_all.json",
+               {"checkpoint": str(checkpoint), "glue_dir": str(glue_dir), "tasks": list(tasks), "overrides": overrides,
+                "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
+                "epochs_scale": epochs_scale})
     return table
 
 
@@ -128,37 +128,8 @@ def format_table(table) -> str:
     return "\n".join(lines)
 
 
-def cmd_finetune_all(args):
-    import time
-
-    glue_dir = Path(args.glue) if args.glue else _default_glue()
-    out = Path(args.out or f"runs/finetune-{time.strftime('%Y%m%d-%H%M%S')}")
-    table = finetune_all(args.checkpoint, glue_dir, out, hparams=args.hparams, tasks=args.tasks,
-                         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                         epochs_scale=args.epochs_scale, num_threads=args.num_threads)
-    print(format_table(table))
-    print(f"table: {out / TABLE}")
-
-
-def _default_glue() -> Path:
+def default_glue() -> Path:
     for candidate in (Path(DEFAULT_GLUE), Path(__file__).resolve().parents[2] / "shared" / "data" / DEFAULT_GLUE):
         if candidate.is_dir():
             return candidate
     raise ConfigError(f"--glue: no {DEFAULT_GLUE}/ folder here; give the GLUE folder with --glue DIR")
-
-
-def add_parser(subparsers):
-    """Add `finetune-all` to babysweep's subcommands (called from sweep/cli.py's build_parser)."""
-    p = subparsers.add_parser("finetune-all", help="fine-tune one checkpoint on every GLUE/SuperGLUE task "
-                                                   "(paper Table 4 settings) and print the score table")
-    p.add_argument("--checkpoint", required=True, help="pretrained Hugging Face folder (e.g. a trial's .../hf)")
-    p.add_argument("--glue", help=f"folder of <task>.train.jsonl / <task>.valid.jsonl (default: ./{DEFAULT_GLUE})")
-    p.add_argument("--hparams", help="YAML/JSON file: {task or all: {name: value}} overriding Table 4")
-    p.add_argument("--out", help="output folder (default runs/finetune-<time>)")
-    p.add_argument("--tasks", nargs="+", metavar="TASK", help=f"only these ({', '.join(glue.TASKS)})")
-    p.add_argument("--max-train-examples", type=int, help="first N train examples per task (quick runs)")
-    p.add_argument("--max-eval-examples", type=int, help="first N validation examples per task")
-    p.add_argument("--epochs-scale", type=float, help="multiply every task's epochs (e.g. 0.5)")
-    p.add_argument("--num-threads", type=int, help="CPU threads")
-    p.set_defaults(func=cmd_finetune_all)
-    return p

@@ -1,70 +1,28 @@
-"""The results table: babysweep's tidy view of a sweep, one row per trial, next to Ray's own files.
+"""The Ray Tune callback that keeps an experiment's results table (its format: sweep/table.py) up to date.
 
-    <experiment>/results.csv   trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
-                               checkpoint (the final Hugging Face folder), config/<name> per hyperparameter,
-                               then what later steps add (blimp_*, source_trial_id, ...)
-    <experiment>/history.csv   one line per report: trial_id, epoch, val_loss, time (for budget curves)
-
-A Ray Tune callback keeps both up to date while the sweep runs. The table is rewritten atomically
-(temporary file, then rename), and only at the end of a controller step, after Ray has saved its own
+The table is rewritten atomically, and only at the end of a controller step, after Ray has saved its own
 experiment state: the table never claims a trial finished before Ray could restore it as finished, so a
-driver killed at any moment is resumed without re-running what the table shows as done.
-"""
+driver killed at any moment is resumed without re-running what the table shows as done."""
 import csv
 import math
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 from ray.tune import Callback
 
-TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
-FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
-                 "checkpoint", "diverged", "tokens_per_s", "mfu", "started_at"]
-HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
+from .table import EVALUATION, HISTORY, HISTORY_COLUMNS, TABLE, merge_evaluation, order_columns, read_table, \
+    write_table
 
-
-def write_table(df: pd.DataFrame, path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-# Trial ids are hex strings: left to pandas, "12345678" would become an int and "1e345678" a float
-ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
-
-
-def read_table(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=ID_COLUMNS)
-
-
-def read_history(path) -> pd.DataFrame:
-    # A driver killed mid-write can leave a partial last line: skip it
-    return pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
-
-
-def merge_evaluation(df: pd.DataFrame, evaluation_path) -> pd.DataFrame:
-    """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id."""
-    path = Path(evaluation_path)
-    if not path.exists():
-        return df
-    scores = read_table(path).drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
-    base = df.drop(columns=[c for c in scores.columns if c != "trial_id" and c in df.columns])
-    return order_columns(base.merge(scores, on="trial_id", how="left"))
-
-
-def order_columns(df: pd.DataFrame) -> pd.DataFrame:
-    first = [c for c in FIRST_COLUMNS if c in df.columns]
-    configs = sorted(c for c in df.columns if c.startswith("config/"))
-    scores = [c for c in ("blimp_filtered", "blimp_supplement", "source_trial_id") if c in df.columns]
-    rest = [c for c in df.columns if c not in first and c not in configs and c not in scores]
-    return df[first + configs + scores + rest]
+REPORTED = ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged",
+            "score", "metric")  # score / metric: a fine-tuning trial's task metric (the SuperGLUE spaces maximise it)
 
 
 class ResultsTable(Callback):
-    """Ray Tune callback writing results.csv and history.csv into the experiment folder."""
+    """Writes results.csv and history.csv into the experiment folder.
+
+    Ray pickles it into tuner.pkl (as sweep.results.ResultsTable) and restores it on resume, also from folders
+    written by earlier versions: keep its module, name and attributes."""
 
     def __init__(self, experiment_dir, to_config, gpus_per_trial=0.0, extra_columns=None):
         self.experiment_dir = str(experiment_dir)
@@ -110,8 +68,7 @@ class ResultsTable(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self.row(trial)
         row["state"] = "RUNNING"
-        # score / metric: what a fine-tuning trial reports (its task metric; the SuperGLUE spaces maximise it)
-        for key in ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged", "score", "metric"):
+        for key in REPORTED:
             if result.get(key) is not None:
                 row[key] = result[key]
         if "wall_s" in result:
@@ -120,7 +77,7 @@ class ResultsTable(Callback):
             row["best_val_loss"] = min(row.get("best_val_loss", math.inf), result["val_loss"])
         history = Path(self.experiment_dir) / HISTORY
         new = not history.exists()
-        with open(history, "a", newline="") as f:
+        with open(history, "a", newline="") as f:  # appended, never rewritten: read_history skips a torn last line
             writer = csv.writer(f)
             if new:
                 writer.writerow(HISTORY_COLUMNS)

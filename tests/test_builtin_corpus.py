@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from trainables.data import builtin_corpus as bc
-from trainables.data.builtin_corpus import DEFAULT_WORDS, DOMAINS, generate_corpus, read_pairs
-from trainables.data.errors import DataError
+from analysis.blimp import load_suite
+from trainables.data.builtin_corpus import DEFAULT_WORDS, DOMAINS, GENERATOR, MIN_EVAL_WORDS, generate_corpus, lexicon
+from trainables.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(words=20_000, seed=0, pairs_per_paradigm=200)
@@ -52,7 +52,9 @@ def sentences(line):
 
 
 def all_pairs(root):
-    return {p.stem: read_pairs(p) for p in sorted((root / "blimp").glob("*.jsonl"))}
+    """{UID: [Pair(good, bad, paradigm, pair_id)]}, read by the BLiMP scorer's own reader: any line it would
+    skip fails the test."""
+    return load_suite(root / "blimp", strict=True)[0]
 
 
 # -----------------------------------------------------------------------------
@@ -88,7 +90,7 @@ def test_layout_and_word_budget(small):
     out, summary = small
     assert summary["out_dir"] == str(out) and summary["seed"] == 0
     assert set(summary["words"]) == {"train", "dev", "test"}
-    for split, budget in (("train", SMALL["words"]), ("dev", bc.MIN_EVAL_WORDS), ("test", bc.MIN_EVAL_WORDS)):
+    for split, budget in (("train", SMALL["words"]), ("dev", MIN_EVAL_WORDS), ("test", MIN_EVAL_WORDS)):
         files = sorted(p.name for p in (out / split).iterdir())
         assert files == sorted(f"{d}.{split}" for d in DOMAINS)
         counted = {d: sum(len(line.split()) for line in (out / split / f"{d}.{split}").read_text("utf-8").splitlines())
@@ -98,7 +100,7 @@ def test_layout_and_word_budget(small):
         assert min(counted.values()) > 0.15 * budget  # every domain has a real share
     # the record on disk says what this is
     record = json.loads((out / "corpus.json").read_text())
-    assert record["generator"] == bc.GENERATOR and record["seed"] == 0 and record["words_requested"] == 20_000
+    assert record["generator"] == GENERATOR and record["seed"] == 0 and record["words_requested"] == 20_000
     assert record["words"] == summary["words"] and record["paradigms"] == summary["paradigms"]
     assert "seed=0" in (out / "README.md").read_text()
 
@@ -130,24 +132,27 @@ def test_domains_differ_in_style(small):
 def test_pair_files(small):
     out, summary = small
     pairs = all_pairs(out)
-    assert len(pairs) >= 8 and summary["paradigms"] == {uid: len(rs) for uid, rs in pairs.items()}
-    for uid, records in pairs.items():
-        assert len(records) == SMALL["pairs_per_paradigm"]
-        assert [r["pair_id"] for r in records] == list(range(len(records)))
+    assert len(pairs) >= 8 and summary["paradigms"] == {uid: len(ps) for uid, ps in pairs.items()}
+    for uid, paradigm in pairs.items():
+        assert len(paradigm) == SMALL["pairs_per_paradigm"]
         seen = set()
+        for p in paradigm:
+            good, bad = p.good.split(), p.bad.split()
+            assert len(good) == len(bad) and good != bad
+            assert sum(g != b for g, b in zip(good, bad)) == 1, p  # one word swapped, nothing else
+            assert (p.good, p.bad) not in seen
+            seen.add((p.good, p.bad))
+        # every line also has BLiMP's other keys, which a Pair does not carry
+        records = [json.loads(line) for line in (out / "blimp" / f"{uid}.jsonl").read_text("utf-8").splitlines()]
+        assert [r["pair_id"] for r in records] == list(range(len(records)))
         for r in records:
             assert set(r) >= {"sentence_good", "sentence_bad", "field", "linguistics_term", "UID", "pair_id"}
             assert r["UID"] == uid and r["field"] in ("morphology", "syntax", "semantics")
-            good, bad = r["sentence_good"].split(), r["sentence_bad"].split()
-            assert len(good) == len(bad) and good != bad
-            assert sum(g != b for g, b in zip(good, bad)) == 1, r  # one word swapped, nothing else
-            assert (r["sentence_good"], r["sentence_bad"]) not in seen
-            seen.add((r["sentence_good"], r["sentence_bad"]))
 
 
 def test_no_pair_sentence_is_in_the_corpus(small):
     out, _ = small
-    pair_sentences = {s for rs in all_pairs(out).values() for r in rs for s in (r["sentence_good"], r["sentence_bad"])}
+    pair_sentences = {s for ps in all_pairs(out).values() for p in ps for s in (p.good, p.bad)}
     for split in ("train", "dev", "test"):
         for f in sorted((out / split).iterdir()):
             for line in f.read_text("utf-8").splitlines():
@@ -162,10 +167,10 @@ def test_no_pair_sentence_is_in_the_corpus(small):
 def test_contrasted_words_are_balanced(small):
     """Twins swap the contrasted words, so each word is as often in the good sentence as in the bad one."""
     out, _ = small
-    for uid, records in all_pairs(out).items():
+    for uid, paradigm in all_pairs(out).items():
         in_good, in_bad = {}, {}
-        for r in records:
-            for g, b in zip(r["sentence_good"].split(), r["sentence_bad"].split()):
+        for p in paradigm:
+            for g, b in zip(p.good.split(), p.bad.split()):
                 if g != b:
                     in_good[g] = in_good.get(g, 0) + 1
                     in_bad[b] = in_bad.get(b, 0) + 1
@@ -177,10 +182,11 @@ def test_contrasted_words_are_balanced(small):
 
 def _categories():
     """word -> category; a word of two categories (hurt: base and past) stands for itself."""
-    pairs = [(n.sg, f"N_sg_{n.gender}") for n in bc.NOUNS] + [(n.pl, f"N_pl_{n.gender}") for n in bc.NOUNS]
-    pairs += [(w, f"V_{form}") for v in bc.VERBS for form, w in zip(("base", "s", "past", "ing"), v[:4]) if w != "-"]
-    pairs += [(a, "ADJ") for a, _ in bc.ADJECTIVES] + [(n, f"NAME_{g}") for n, g in bc.NAMES]
-    pairs += [(p, "PLACE") for p, _ in bc.PLACES] + [(w, "DET_SG") for w in ("a", "an", "this")]
+    pairs = [(n.sg, f"N_sg_{n.gender}") for n in lexicon.NOUNS] + [(n.pl, f"N_pl_{n.gender}") for n in lexicon.NOUNS]
+    pairs += [(w, f"V_{form}") for v in lexicon.VERBS for form, w in zip(("base", "s", "past", "ing"), v[:4])
+              if w != "-"]
+    pairs += [(a, "ADJ") for a, _ in lexicon.ADJECTIVES] + [(n, f"NAME_{g}") for n, g in lexicon.NAMES]
+    pairs += [(p, "PLACE") for p, _ in lexicon.PLACES] + [(w, "DET_SG") for w in ("a", "an", "this")]
     pairs += [(w, "DET_PL") for w in ("these", "those", "some", "two", "three")]
     pairs += [(w, "DET") for w in ("the", "my", "your", "our", "his", "their")]  # not her, that: ambiguous
     out = {}
@@ -191,11 +197,11 @@ def _categories():
 
 CATEGORY = _categories()
 REFLEXIVES = {"myself", "yourself", "himself", "herself", "itself", "ourselves", "themselves"}
-SG = {n.sg for n in bc.NOUNS}
-PL = {n.pl for n in bc.NOUNS}
-ADJ = {a for a, _ in bc.ADJECTIVES}
-THIRD_SG = {v.s for v in bc.VERBS}
-BASE = {v.base for v in bc.VERBS} - {v.past for v in bc.VERBS}
+SG = {n.sg for n in lexicon.NOUNS}
+PL = {n.pl for n in lexicon.NOUNS}
+ADJ = {a for a, _ in lexicon.ADJECTIVES}
+THIRD_SG = {v.s for v in lexicon.VERBS}
+BASE = {v.base for v in lexicon.VERBS} - {v.past for v in lexicon.VERBS}
 
 
 def shape(sentence):
@@ -219,10 +225,10 @@ def test_pairs_come_from_the_corpus_grammar(large):
     corpus = [s for line in train_lines(large) for s in sentences(line)]
     shapes, frames = {shape(s) for s in corpus}, {coarse_shape(s) for s in corpus}
     found = {}
-    for uid, records in all_pairs(large).items():
-        bad = [r["sentence_bad"] for r in records if shape(r["sentence_bad"]) in shapes]
+    for uid, paradigm in all_pairs(large).items():
+        bad = [p.bad for p in paradigm if shape(p.bad) in shapes]
         assert not bad, f"{uid}: the corpus has sentences shaped like the bad {bad[:3]}"
-        found[uid] = sum(coarse_shape(r["sentence_good"]) in frames for r in records) / len(records)
+        found[uid] = sum(coarse_shape(p.good) in frames for p in paradigm) / len(paradigm)
     # frames with a modifier or a time adverb are rarer: not all of them turn up in 300k words
     assert min(found.values()) >= 0.5 and sum(found.values()) / len(found) >= 0.85, found
 
@@ -282,7 +288,7 @@ def test_agreement_holds_in_the_corpus(small):
                     assert w[2] == want, s
                     n_checked["reflexive"] += 1
             if len(w) == 5 and w[3] in REFLEXIVES and w[0] == "the":
-                noun = next(n for n in bc.NOUNS if w[1] in (n.sg, n.pl))
+                noun = next(n for n in lexicon.NOUNS if w[1] in (n.sg, n.pl))
                 want = "themselves" if w[1] == noun.pl else {"m": "himself", "f": "herself", "n": "itself"}[noun.gender]
                 assert w[3] == want, s
                 n_checked["reflexive"] += 1
@@ -329,10 +335,10 @@ def test_untrained_model_scores_near_chance(small):
         return token_logp.sum(-1).tolist()
 
     accuracy = {}
-    for uid, records in all_pairs(out).items():
-        good = logprobs([r["sentence_good"] for r in records])
-        bad = logprobs([r["sentence_bad"] for r in records])
-        accuracy[uid] = sum(g > b for g, b in zip(good, bad)) / len(records)
+    for uid, paradigm in all_pairs(out).items():
+        good = logprobs([p.good for p in paradigm])
+        bad = logprobs([p.bad for p in paradigm])
+        accuracy[uid] = sum(g > b for g, b in zip(good, bad)) / len(paradigm)
     mean = sum(accuracy.values()) / len(accuracy)
     print(f"untrained accuracy: mean {mean:.3f}", {k: round(v, 3) for k, v in accuracy.items()})
     assert 0.35 <= mean <= 0.65, accuracy

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, shared_data
 from sweep.cli import main
 from trainables.data import babylm
-from trainables.data.errors import DataError
+from trainables.errors import DataError
 from trainables.data.prepared import (eval_block_starts, open_prepared, prepare, train_block_starts)
 from trainables.data.tokenizer import load_tokenizer, train_tokenizer
 

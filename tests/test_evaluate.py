@@ -2,7 +2,7 @@
 import pytest
 
 from sweep.cli import main
-from sweep.results import read_table
+from sweep.table import read_table
 
 
 def test_evaluate_then_correlate(small_sweep, tiny_data, capsys):

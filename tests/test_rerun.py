@@ -14,7 +14,7 @@ from conftest import REPO
 from sweep.cli import main
 from sweep.errors import SweepError
 from sweep.rerun import launch_rerun
-from sweep.results import read_history, read_table
+from sweep.table import read_history, read_table
 
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO
 from sweep.cli import main
-from sweep.results import read_history, read_table
+from sweep.table import read_history, read_table
 
 BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"

@@ -9,21 +9,20 @@
                                uint16 while the vocabulary fits. <key> hashes the split's text and the
                                tokenizer, so a cache can never be read with the wrong tokenizer.
 
-Everything is written to a temporary name and renamed into place, so a reader never sees half a file,
-and trials that find a cache missing can all rebuild it at once without harm.
+The folder is built aside and published in one rename, and a token cache rebuilt later is written to a
+temporary name and renamed into place (trainables.files), so a reader never sees half a file or half a
+folder, and trials that find a cache missing can all rebuild it at once without harm.
 """
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import babylm
-from .errors import DataError
+from ..errors import DataError
+from ..files import atomic_path, folder_is_free, staged_folder, write_json
 from .tokenizer import BOS, load_tokenizer, save_tokenizer, tokenizer_hash, train_tokenizer
 
 FORMAT = 1
@@ -97,17 +96,16 @@ def prepare(corpus, out, test=None, vocab_size=16_000, seq_length=128, valid_fra
     if not test_files:
         del splits["test"]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
+        folder = staging.path  # ours alone until it is published whole
         log(f"training a byte-level BPE tokenizer (vocabulary {vocab_size:,}) on {len(splits['train']):,} train lines")
         tok = train_tokenizer(splits["train"], vocab_size, show_progress=show_progress)
-        save_tokenizer(tok, tmp)
-        tok_hash = tokenizer_hash(tmp)
-        (tmp / "text").mkdir()
+        save_tokenizer(tok, folder)
+        tok_hash = tokenizer_hash(folder)
+        (folder / "text").mkdir()
         meta_splits = {}
         for split, lines in splits.items():
-            (tmp / "text" / f"{split}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            (folder / "text" / f"{split}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
             meta_splits[split] = {"lines": len(lines), "words": babylm.count_words(lines),
                                   "text_sha256": sha256_text(lines)}
         meta = {
@@ -124,26 +122,24 @@ def prepare(corpus, out, test=None, vocab_size=16_000, seq_length=128, valid_fra
             "splits": meta_splits,
             "domains": [{"domain": r[0], "split": r[1], "lines": r[2], "words": r[3]} for r in rows],
         }
-        data = PreparedData(tmp, meta)
+        data = PreparedData(folder, meta)
         for split in splits:
             meta_splits[split]["tokens"] = len(data.tokens(split, show_progress=show_progress, lines=splits[split]))
-            meta_splits[split]["file"] = data.token_file(split).relative_to(tmp).as_posix()
-        write_json(tmp / "meta.json", meta)
-        move_into_place(tmp, out, key)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            meta_splits[split]["file"] = data.token_file(split).relative_to(folder).as_posix()
+        write_json(folder / "meta.json", meta)
+    if not staging.published:
+        # another process prepared into `out` first: theirs will do if it is the same preparation
+        check_out_folder(out, key)
     return meta
 
 
 def check_out_folder(out: Path, key: str):
-    """None when `out` is free to take; the existing meta when it holds the very same preparation."""
-    if not out.exists():
+    """None when `out` is free to take (absent or empty); the existing meta when it holds the very same
+    preparation; DataError for anything else."""
+    if folder_is_free(out):
         return None
     if not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
-    if not any(out.iterdir()):
-        return None
     meta_path = out / "meta.json"
     if not meta_path.is_file():
         raise DataError(f"{out}: folder exists and holds other files; give an empty or new --out folder")
@@ -152,23 +148,6 @@ def check_out_folder(out: Path, key: str):
         raise DataError(f"{out}: holds data prepared from other files or settings (see its meta.json); "
                         f"give another --out folder or delete it")
     return meta
-
-
-def move_into_place(tmp: Path, out: Path, key: str):
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        # Another process prepared the same thing first: keep theirs if it is the same preparation
-        check_out_folder(out, key)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def read_meta(folder: Path) -> dict:
@@ -241,16 +220,9 @@ class PreparedData:
                 pieces.extend(enc.ids)
         arr = np.asarray(pieces, dtype=dtype)
         path.parent.mkdir(exist_ok=True)
-        # A unique temporary name per writer, then an atomic rename: concurrent writers of the same cache
-        # each produce identical bytes, and a reader only ever sees a complete file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, arr)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # concurrent writers of the same cache each rename a complete copy of identical bytes into place
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, arr)  # to the open file: np.save would add ".npy" to a name not ending in it
 
 
 def open_prepared(folder, tokenizer_sha256=None) -> PreparedData:

@@ -1,5 +1,5 @@
 """`babysweep analyze ACTION`: the analysis subcommands, registered into the `babysweep` parser by
-sweep/cli.py through `register(subparsers)`.
+sweep/cli/__init__.py through `register(subparsers)`.
 
 Each action is one entry of ACTIONS: a function that adds its parser (with `add_table_arguments` for the
 NAME / --table / --storage / --out options every action shares) and sets `func` to its command. To add an
@@ -9,10 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .correlate import AnalysisError
+from analysis.correlate import AnalysisError
 
-DEFAULT_STORAGE = "runs"  # as sweep.launch.DEFAULT_STORAGE; not imported here so `--help` stays fast
-TABLE = "results.csv"
+from .common import DEFAULT_STORAGE, run
 
 
 def add_table_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,13 +33,13 @@ def resolve_table(args) -> tuple[Path, Path]:
         table = Path(args.table).expanduser()
         out = table.parent / "analysis"
     elif args.name:
-        from sweep.launch import load_sweep  # SweepError for an unknown sweep
+        from ..experiment import load_experiment  # SweepError for an unknown sweep
 
-        _, exp = load_sweep(args.name, args.storage)
-        table = exp / TABLE
-        if not table.is_file():
+        exp = load_experiment(args.name, args.storage)
+        table = exp.table_path
+        if not exp.has_table:
             raise AnalysisError(f"{table}: sweep {args.name!r} has no results table yet (no trial has reported)")
-        out = exp / "analysis"
+        out = exp.analysis_dir
     else:
         raise AnalysisError("give a sweep NAME or --table FILE")
     return table, Path(args.out).expanduser() if args.out else out
@@ -59,7 +58,7 @@ def nonnegative_int(text: str) -> int:
 # ---------------------------------------------------------------------------------------------- correlate
 
 def cmd_correlate(args):
-    from .correlate import (check_table, correlate, markdown_table, plot_all, read_table, select_trials,
+    from analysis.correlate import (check_table, correlate, markdown_table, plot_all, read_table, select_trials,
                             write_report)
 
     table, out = resolve_table(args)
@@ -109,24 +108,20 @@ def add_correlate(actions) -> None:
     p.set_defaults(func=cmd_correlate)
 
 
-# ---------------------------------------------------------------------------------------------- registry
-
 # ---------------------------------------------------------------------------------------------- stability
 
 def cmd_stability(args):
-    from sweep.launch import load_sweep
-    from sweep.results import read_table as read_results
+    from analysis.stability import stability_report
 
-    from .stability import stability_report
+    from ..experiment import load_experiment
 
-    _, source_exp = load_sweep(args.name, args.storage)
-    _, rerun_exp = load_sweep(args.rerun or f"{args.name}-rerun", args.storage)
-    for exp in (source_exp, rerun_exp):
-        if not (exp / TABLE).is_file():
-            raise AnalysisError(f"{exp / TABLE}: no results table yet")
-    out = Path(args.out).expanduser() if args.out else rerun_exp / "analysis"
-    markdown, paths = stability_report(read_results(source_exp / TABLE), read_results(rerun_exp / TABLE), out,
-                                       z=args.z)
+    source = load_experiment(args.name, args.storage)
+    rerun = load_experiment(args.rerun or f"{args.name}-rerun", args.storage)
+    for exp in (source, rerun):
+        if not exp.has_table:
+            raise AnalysisError(f"{exp.table_path}: no results table yet")
+    out = Path(args.out).expanduser() if args.out else rerun.analysis_dir
+    markdown, paths = stability_report(source.table, rerun.table, out, z=args.z)
     print(markdown)
     print("written: " + ", ".join(str(p) for p in paths.values()))
 
@@ -141,6 +136,8 @@ def add_stability(actions) -> None:
     p.set_defaults(func=cmd_stability)
 
 
+# ---------------------------------------------------------------------------------------------- registry
+
 ACTIONS = [add_correlate, add_stability]
 
 
@@ -154,18 +151,11 @@ def register(subparsers) -> None:
 
 
 def main(argv=None):
-    """The analysis commands alone: `python -m analysis.cli correlate ...` (argv: the words after `analyze`),
-    with babysweep's error style (one line, exit status 2)."""
-    from sweep.errors import SweepError
-
+    """The analysis commands alone: `python -m sweep.cli.analyze correlate ...` (argv: the words after
+    `analyze`), with babysweep's error style (one line, exit status 2)."""
     p = argparse.ArgumentParser(prog="babysweep")
     register(p.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = p.parse_args(["analyze", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args) or 0
-    except (AnalysisError, SweepError) as e:
-        print(f"babysweep: error: {e}", file=sys.stderr)
-        return 2
+    return run(p.parse_args(["analyze", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""Helpers the command modules share."""
+import sys
+
+from trainables.errors import ConfigError, UserError
+
+DEFAULT_STORAGE = "runs"  # as sweep.folder.DEFAULT_STORAGE; not imported, so `babysweep --help` stays fast
+
+
+def parse_sets(pairs) -> dict:
+    """`--set key=value` pairs; values read as YAML scalars, so 3e-4 is a float and cosine a string."""
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair}: expected key=value")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # PyYAML reads 1e-3 (no dot) as a string; a number was meant
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key] = parsed
+    return out
+
+
+def log_to_stderr(message):
+    print(message, file=sys.stderr)
+
+
+def storage_flag(storage) -> str:
+    return f" --storage {storage}" if storage != DEFAULT_STORAGE else ""
+
+
+def run(args) -> int:
+    """Run a parsed command with babysweep's error style: a UserError is one line on stderr and exit status 2."""
+    try:
+        return args.func(args) or 0
+    except UserError as e:
+        print(f"babysweep: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("babysweep: interrupted", file=sys.stderr)
+        return 130

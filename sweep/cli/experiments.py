@@ -1,0 +1,154 @@
+"""`babysweep launch | resume | status | demo | rerun | evaluate`: experiments on Ray."""
+from .common import DEFAULT_STORAGE, log_to_stderr, parse_sets, storage_flag
+
+
+def print_summary(exp, storage):
+    from ..status import format_status, sweep_status
+
+    st = sweep_status(exp.name, storage)
+    print(format_status(st))
+    unfinished = sum(st["counts"].get(s, 0) for s in ("RUNNING", "PAUSED", "PENDING"))
+    if unfinished:
+        print(f"interrupted with {unfinished} unfinished trial(s): continue with `babysweep resume {exp.name}"
+              + storage_flag(storage) + "`")
+    return st
+
+
+def cmd_launch(args):
+    from ..launch import SweepSpec, launch
+
+    spec = SweepSpec(space=args.space, data=args.data, trainable=args.trainable, algo=args.algo, samples=args.samples,
+                     max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+                     gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
+                     name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
+                     extra=parse_sets(args.set))
+    exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+    print_summary(exp, args.storage)
+
+
+def cmd_resume(args):
+    from ..resume import resume
+
+    exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
+                 verbose=0 if args.quiet else 1)
+    print_summary(exp, args.storage)
+
+
+def cmd_status(args):
+    import json
+
+    from ..status import format_status, sweep_status
+
+    st = sweep_status(args.name, args.storage)
+    print(json.dumps(st, indent=2, default=str) if args.json else format_status(st))
+
+
+def cmd_demo(args):
+    import time
+
+    from ..demo import run_demo
+
+    t0 = time.time()
+    exp = run_demo(root=args.dir, storage=args.storage, samples=args.samples, seed=args.seed, words=args.words,
+                   log=log_to_stderr, verbose=0 if args.quiet else 1)
+    st = print_summary(exp, args.storage)
+    print(f"demo finished in {time.time() - t0:.0f} s: {st['trials']} trials; results in {exp}")
+
+
+def cmd_rerun(args):
+    from ..rerun import launch_rerun
+
+    exp = launch_rerun(args.name, top_k=args.top_k, seeds=args.seeds, trials=args.trials, baseline=args.baseline,
+                       storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,
+                       gpus_per_trial=args.gpus_per_trial, address=args.address,
+                       overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+                       log=log_to_stderr)
+    print_summary(exp, args.storage)
+    print(f"next: `babysweep analyze stability {args.name}{storage_flag(args.storage)}`")
+
+
+def cmd_evaluate(args):
+    from analysis.evaluate import evaluate_sweep
+
+    done = evaluate_sweep(args.name, args.blimp, args.supplement, storage=args.storage, address=args.address,
+                          cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
+                          batch_size=args.batch_size, limit=args.limit, strict=args.strict,
+                          log=log_to_stderr)
+    cols = [c for c in ("trial_id", "blimp_filtered", "blimp_supplement") if c in done.columns]
+    print(done[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
+    print("suite score = mean of the per-paradigm accuracies; a pair is right when the good sentence's summed "
+          "log-probability (after <s>) is strictly higher")
+
+
+def register(sub):
+    la = sub.add_parser("launch", help="launch a sweep (BOHB on Ray Tune by default)")
+    la.add_argument("space", help="search-space YAML (search_spaces/...)")
+    la.add_argument("--data", help="prepared data folder (babysweep data prepare); needed by pretrain")
+    la.add_argument("--trainable", default="pretrain", help="pretrain, finetune or package.module:function")
+    la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget")
+    la.add_argument("--samples", type=int, default=16, help="number of trials (default 16)")
+    la.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
+    la.add_argument("--cpus-per-trial", type=float, default=1.0)
+    la.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.5")
+    la.add_argument("--reduction-factor", type=float, default=3.0, help="eta of HyperBand/ASHA (default 3)")
+    la.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: a private local Ray)")
+    la.add_argument("--storage", default=DEFAULT_STORAGE, help="experiment storage folder, shared by all nodes on a cluster")
+    la.add_argument("--name", help="experiment name (default <space>-<algo>-<time>)")
+    la.add_argument("--seed", type=int, default=0, help="seed of the searcher")
+    la.add_argument("--wandb", nargs="?", const="offline", choices=["offline", "online"],
+                    help="log trials to Weights & Biases (offline unless 'online' is given)")
+    la.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra value for every trial's config")
+    la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
+    la.add_argument("--quiet", action="store_true", help="no trial table while running")
+    la.set_defaults(func=cmd_launch)
+
+    re_ = sub.add_parser("resume", help="continue a stopped sweep from its checkpoints")
+    re_.add_argument("name")
+    re_.add_argument("--storage", default=DEFAULT_STORAGE)
+    re_.add_argument("--retry-errored", action="store_true", help="also re-run trials that errored")
+    re_.add_argument("--address", help="Ray cluster to resume on (default: as launched)")
+    re_.add_argument("--quiet", action="store_true")
+    re_.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="trials, best configuration and compute used of a sweep")
+    st.add_argument("name")
+    st.add_argument("--storage", default=DEFAULT_STORAGE)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+
+    de = sub.add_parser("demo", help="generate the built-in corpus, prepare it, run a 16-trial BOHB sweep (CPU)")
+    de.add_argument("--dir", default="runs/demo-data", help="where the demo corpus and prepared data go")
+    de.add_argument("--storage", default=DEFAULT_STORAGE)
+    de.add_argument("--samples", type=int, default=16)
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--words", type=int, default=100_000, help="size of the built-in train corpus (default 100,000)")
+    de.add_argument("--quiet", action="store_true")
+    de.set_defaults(func=cmd_demo)
+
+    rr = sub.add_parser("rerun", help="re-train a sweep's best configurations with new seeds")
+    rr.add_argument("name", help="the sweep whose trials to re-run")
+    rr.add_argument("--top-k", type=int, default=3, help="best K trials by final validation loss (default 3)")
+    rr.add_argument("--seeds", type=int, default=3, help="new seeds per configuration (at least 2; default 3)")
+    rr.add_argument("--trials", nargs="+", metavar="ID", help="re-run these trials instead of the top K")
+    rr.add_argument("--baseline", action="store_true", help="also re-train the space's centre with the same seeds")
+    rr.add_argument("--storage", default=DEFAULT_STORAGE)
+    rr.add_argument("--rerun-name", help="experiment name (default <name>-rerun)")
+    rr.add_argument("--cpus-per-trial", type=float)
+    rr.add_argument("--gpus-per-trial", type=float)
+    rr.add_argument("--address")
+    rr.add_argument("--overwrite", action="store_true")
+    rr.add_argument("--quiet", action="store_true")
+    rr.set_defaults(func=cmd_rerun)
+
+    ev = sub.add_parser("evaluate", help="score every finished trial's final checkpoint on BLiMP (Ray tasks)")
+    ev.add_argument("name", help="sweep (or re-run) name")
+    ev.add_argument("--blimp", required=True, help="folder of BLiMP-format *.jsonl paradigms")
+    ev.add_argument("--supplement", help="folder of the BabyLM supplement tasks")
+    ev.add_argument("--storage", default=DEFAULT_STORAGE)
+    ev.add_argument("--address")
+    ev.add_argument("--cpus-per-task", type=float, default=1.0)
+    ev.add_argument("--gpus-per-task", type=float, default=0.0)
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--limit", type=int, help="score only the first N pairs of each paradigm (quick look)")
+    ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
+    ev.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,75 @@
+"""The fixed-configuration grid: given configurations run at their full budget, no searcher, no early stopping.
+`babysweep rerun` (sweep/rerun.py) plans one run per (configuration, new seed) and launches it as this kind."""
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from ..folder import SPACE
+from ..table import FINISHED, TABLE, read_table
+from ..runtime import TunerParts, fit
+from .base import ExperimentSpec, resolve_trainable
+
+
+def rerun_config(config):
+    """A grid trial's config -> the trainable's arguments (the planned run, less its link to the source)."""
+    return {k: v for k, v in config["run"].items() if k != "source_trial_id"}
+
+
+def rerun_row(config):
+    """A grid trial's config -> its row in the results table (with source_trial_id)."""
+    return dict(config["run"])
+
+
+def run_rerun_trial(config, trainable_spec, extra):
+    """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
+    resolve_trainable(trainable_spec)({**rerun_config(config), **extra})
+
+
+@dataclass(kw_only=True)
+class GridSpec(ExperimentSpec):
+    KIND: ClassVar[str] = "rerun"   # the tag sweep.json has always carried for this kind
+
+    runs: list                      # one trainable config per trial, each with seed and source_trial_id
+    source: str | None = None       # the experiment whose trials are re-run
+    source_experiment: str | None = None
+    algo: str = "rerun"             # shown by status, as a searched sweep shows bohb/asha/random
+    samples: int = 0
+    seeds: list = field(default_factory=list)
+    top_k: int | None = None
+    baseline: bool = False
+    notes: list = field(default_factory=list)
+
+    def prepare(self):
+        self.check_resources()
+        self.samples = len(self.runs)
+
+    def space_file(self):
+        return Path(self.source_experiment) / SPACE
+
+    def tuner_parts(self, exp):
+        from ray import tune
+
+        return TunerParts(
+            trainable=self.with_resources(run_rerun_trial, trainable_spec=self.trainable, extra=self.extra),
+            callbacks=self.callbacks(exp, rerun_row),
+            # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
+            # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit
+            # concurrency instead (--cpus-per-trial, --gpus-per-trial).
+            param_space={"run": tune.grid_search(self.runs)}, num_samples=1)
+
+    def missing_runs(self, exp) -> list[dict]:
+        """Planned runs (source trial, seed) with no finished row in the results table."""
+        done = set()
+        if (exp / TABLE).exists():
+            t = read_table(exp / TABLE)
+            t = t[t["state"] == FINISHED]
+            done = set(zip(t["source_trial_id"].astype(str), t["seed"].astype(int)))
+        return [r for r in self.runs if (str(r["source_trial_id"]), int(r["seed"])) not in done]
+
+    def after_resume(self, exp, verbose=1):
+        missing = self.missing_runs(exp)
+        if missing:
+            # Runs Ray's stored state had not recorded yet when the driver died: start them now
+            print(f"{len(missing)} planned re-run(s) were not in Ray's stored state: starting them")
+            fit(exp, dataclasses.replace(self, runs=missing).tuner_parts(exp), verbose)

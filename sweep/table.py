@@ -1,0 +1,73 @@
+"""The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files.
+
+    <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
+                                 checkpoint (the final Hugging Face folder), config/<name> per hyperparameter,
+                                 then what later steps add (blimp_*, source_trial_id, ...)
+    <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves)
+    <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), merged into results.csv
+
+Reading and writing only: pandas, no Ray. The Ray Tune callback that keeps the table up to date while a sweep
+runs is sweep/results.py; the object a reader should use is `sweep.experiment.load_experiment`.
+
+Types are settled here, once: trial ids are strings (left to pandas, "12345678" would become an int and
+"1e345678" a float) and `diverged` is a boolean (it is written as True/False, but tables edited by hand or by
+other tools say true, 1, yes).
+"""
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from trainables.files import write_csv
+
+TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
+FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
+                 "checkpoint", "diverged", "tokens_per_s", "mfu", "started_at"]
+HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
+ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
+FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
+STATES = ["RUNNING", "PAUSED", "PENDING", FINISHED, ERROR, LOST]
+
+
+def parse_bool(value) -> bool:
+    """A cell of a boolean column: True/False, text, 0/1, or missing (False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return bool(value)
+
+
+def read_table(path) -> pd.DataFrame:
+    """results.csv (or evaluation.csv, or any table in that format) with its types settled."""
+    df = pd.read_csv(path, dtype=ID_COLUMNS)
+    if "diverged" in df.columns:
+        df["diverged"] = df["diverged"].map(parse_bool).astype(bool)
+    return df
+
+
+def read_history(path) -> pd.DataFrame:
+    # A driver killed mid-write can leave a partial last line: skip it
+    return pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
+
+
+def write_table(df: pd.DataFrame, path) -> None:
+    write_csv(path, df)
+
+
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    first = [c for c in FIRST_COLUMNS if c in df.columns]
+    configs = sorted(c for c in df.columns if c.startswith("config/"))
+    scores = [c for c in ("blimp_filtered", "blimp_supplement", "source_trial_id") if c in df.columns]
+    rest = [c for c in df.columns if c not in first and c not in configs and c not in scores]
+    return df[first + configs + scores + rest]
+
+
+def merge_evaluation(df: pd.DataFrame, evaluation_path) -> pd.DataFrame:
+    """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id."""
+    path = Path(evaluation_path)
+    if not path.exists():
+        return df
+    scores = read_table(path).drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
+    base = df.drop(columns=[c for c in scores.columns if c != "trial_id" and c in df.columns])
+    return order_columns(base.merge(scores, on="trial_id", how="left"))

@@ -1,2 +1,0 @@
-class DataError(Exception):
-    """One-line, user-facing error naming the file and the problem."""
