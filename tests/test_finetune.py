@@ -133,6 +133,7 @@ def test_real_files_read_and_present_tasks():
 # Bad inputs: one line naming the problem
 
 
+@pytest.mark.slow
 def test_bad_inputs(tmp_path, pretrained):
     with pytest.raises(GlueError, match="unknown task"):
         glue.get_task("squad")
@@ -172,6 +173,7 @@ def test_bad_inputs(tmp_path, pretrained):
 # Real fine-tuning runs
 
 
+@pytest.mark.slow
 def test_finetune_rte_reports_and_restores_exactly(pretrained, tmp_path):
     root = shared_data("glue_filtered")
     config = dict(FAST, checkpoint=str(pretrained), glue_dir=str(root), task="rte", num_epochs=2)
@@ -212,6 +214,7 @@ def test_search_spaces_centre_on_table4():
                 assert centre[key] == pytest.approx(value, rel=1e-9), (path.stem, key)
 
 
+@pytest.mark.slow
 def test_finetune_all_table(pretrained, tmp_path):
     from sweep.finetune_all import finetune_all
 
@@ -230,9 +233,10 @@ def test_finetune_all_table(pretrained, tmp_path):
         finetune_all(pretrained, root, tmp_path / "out2", tasks=["boolq"], log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_sweep_on_rte(pretrained, tmp_path):
     from sweep.launch import SweepSpec, launch
-    from sweep.results import read_table
+    from sweep.table import read_table
 
     root = shared_data("glue_filtered")
     exp = launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,

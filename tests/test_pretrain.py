@@ -6,7 +6,8 @@ import pytest
 
 from conftest import TINY_TRAIN
 from trainables.errors import ConfigError
-from trainables.pretrain import budget_points, pretrain
+from trainables.loop import budget_points
+from trainables.pretrain import pretrain
 from trainables.reporting import run_local
 
 
@@ -15,6 +16,7 @@ def run(tiny_data, tmp_path, name, stop_after=None, restore_from=None, **overrid
     return run_local(pretrain, config, tmp_path / name, restore_from=restore_from, stop_after=stop_after)
 
 
+@pytest.mark.slow
 def test_paused_and_resumed_run_matches_uninterrupted(tiny_data, tmp_path):
     # dropout on, so the RNG state must travel with the checkpoint too
     full = run(tiny_data, tmp_path, "full", attention_dropout=0.1)
@@ -30,12 +32,14 @@ def test_paused_and_resumed_run_matches_uninterrupted(tiny_data, tmp_path):
     assert full.results[0]["val_loss"] > full.results[-1]["val_loss"]  # it learns
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_keeps_the_logical_batch(tiny_data, tmp_path):
     whole = run(tiny_data, tmp_path, "whole", stop_after=1)
     accumulated = run(tiny_data, tmp_path, "acc", stop_after=1, max_device_batch_size=3)  # 3 + 3 + 2
     assert abs(whole.results[0]["val_loss"] - accumulated.results[0]["val_loss"]) < 1e-5
 
 
+@pytest.mark.slow
 def test_final_model_is_a_hugging_face_folder(tiny_data, tmp_path):
     result = run(tiny_data, tmp_path, "hf", num_epochs=0.5)
     final = result.results[-1]
@@ -49,6 +53,7 @@ def test_final_model_is_a_hugging_face_folder(tiny_data, tmp_path):
     assert model.config.num_hidden_layers == 2
 
 
+@pytest.mark.slow
 def test_nan_loss_reports_diverged_and_stops(tiny_data, tmp_path):
     result = run(tiny_data, tmp_path, "nan", lr=1e6, max_grad_norm=0, num_warmup_steps=0, num_epochs=3)
     assert result.results[-1]["diverged"] is True
@@ -78,7 +83,7 @@ def test_bad_config_names_the_parameter(tiny_data, tmp_path, override, message):
 def test_data_prepared_with_another_tokenizer_is_refused(tiny_data, tmp_path):
     import shutil
 
-    from trainables.data.errors import DataError
+    from trainables.errors import DataError
     from trainables.data.prepared import prepare
 
     other = tmp_path / "other"
@@ -90,6 +95,7 @@ def test_data_prepared_with_another_tokenizer_is_refused(tiny_data, tmp_path):
         run(copy, tmp_path, "tok")
 
 
+@pytest.mark.slow
 def test_one_tiny_run_through_ray_tune(tiny_data, tmp_path, ray_temp_dir):
     import ray
     from ray import tune

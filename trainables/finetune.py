@@ -1,33 +1,32 @@
 """The fine-tuning trainable: a pretrained Llama checkpoint fine-tuned on one (Super)GLUE task.
 
-`finetune(config)` is a plain function of one config dict, like `trainables.pretrain.pretrain`. It loads a Hugging
-Face folder written by the pretraining trainable (model + tokenizer, e.g. `<checkpoint>/hf`), builds
-LlamaForSequenceClassification from it (a new classification head, num_labels from the task, the tokenizer's pad
-token set in the config), fine-tunes it on `task` from `glue_dir` (trainables.glue), and reports at the end of
-every epoch:
+`finetune(config, reporter=None)` is a plain function of one config dict, like `trainables.pretrain.pretrain`.
+It loads a Hugging Face folder written by the pretraining trainable (model + tokenizer, e.g. `<checkpoint>/hf`),
+builds LlamaForSequenceClassification from it (a new classification head, num_labels from the task, the
+tokenizer's pad token set in the config), fine-tunes it on `task` from `glue_dir` (trainables.glue), and reports
+to `reporter` (trainables.reporting; Ray Tune's when None inside a trial) at the end of every epoch:
 
     epoch, step, score (the task's metric, under a fixed name for searchers), metric (its name: accuracy, f1, mcc),
     <metric> (the same value under its own name), val_loss (validation cross-entropy, nats per example),
     train_loss (mean over the epoch's steps), lr, examples_per_s, wall_s, gpu_s, n_train, n_valid
 
 each with a checkpoint holding model, optimizer, scheduler, RNG and position, from which a paused run resumes
-exactly (bit-exact on CPU). The last checkpoint also holds the fine-tuned model in Hugging Face format (`hf/`).
+exactly (bit-exact on CPU; trainables.loop). The last checkpoint also holds the fine-tuned model in Hugging Face
+format (`hf/`).
 Defaults follow the paper: seed 12, AdamW with the Hugging Face Trainer's settings, no early stopping; the
 per-task values of Table 4 are in trainables.glue.TABLE4.
 """
-import json
 import math
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import glue, reporting
+from . import glue, loop
 from .errors import ConfigError
-from .pretrain import SCHEDULES, budget_points, load_checkpoint, optimizer_step, save_checkpoint, trial_cpus
+from .reporting import Reporter, default_reporter
 
 HYPERPARAMETERS = dict(
     lr=1e-5, batch_size=32, num_epochs=2, weight_decay=1.0, lr_scheduler_type="linear", num_warmup_steps=500,
@@ -50,27 +49,16 @@ ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS)
 
 
 def resolve_config(config: dict) -> dict:
-    unknown = sorted(set(config) - ACCEPTED)
-    if unknown:
-        raise ConfigError(f"{unknown[0]}: not a parameter of the finetune trainable")
-    cfg = {**HYPERPARAMETERS, **SETTINGS, **config}
+    cfg = loop.resolve_config(config, {**HYPERPARAMETERS, **SETTINGS}, ACCEPTED, "finetune")
     for name in ("checkpoint", "glue_dir", "task"):
         if not cfg[name]:
             raise ConfigError(f"{name}: required by the finetune trainable")
     glue.get_task(cfg["task"])
-    if cfg["lr_scheduler_type"] not in SCHEDULES:
-        raise ConfigError(f"lr_scheduler_type: {cfg['lr_scheduler_type']!r} is not one of {', '.join(SCHEDULES)}")
-    for name in ("batch_size", "max_device_batch_size", "eval_batch_size", "max_length"):
-        if int(cfg[name]) < 1:
-            raise ConfigError(f"{name}: must be at least 1, got {cfg[name]}")
+    if int(cfg["max_length"]) < 1:
+        raise ConfigError(f"max_length: must be at least 1, got {cfg['max_length']}")
     for name in ("max_train_examples", "max_eval_examples"):
         if cfg[name] is not None and int(cfg[name]) < 1:
             raise ConfigError(f"{name}: must be at least 1, got {cfg[name]}")
-    for name in ("num_epochs", "lr"):
-        if not cfg[name] > 0:
-            raise ConfigError(f"{name}: must be > 0, got {cfg[name]}")
-    if cfg["weight_decay"] < 0 or cfg["num_warmup_steps"] < 0:
-        raise ConfigError("weight_decay and num_warmup_steps: must be >= 0")
     return cfg
 
 
@@ -141,37 +129,15 @@ def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def make_optimizer(model, cfg):
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg["lr"], betas=(1 - cfg["one_minus_adam_beta1"], 1 - cfg["one_minus_adam_beta2"]),
-        eps=cfg["adam_epsilon"], fused=next(model.parameters()).is_cuda)
-
-
-def save_hf(folder: Path, model, tokenizer, cfg, metrics):
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "babysweep.json").write_text(json.dumps({"finetuned_from": str(cfg["checkpoint"]), "task": cfg["task"],
-                                                       "config": cfg, "metrics": metrics}, indent=2, default=str) + "\n")
-
-
-def finetune(config: dict) -> None:
-    from transformers import get_scheduler
-
+def finetune(config: dict, reporter: Reporter | None = None) -> None:
     cfg = resolve_config(config)
     task = glue.get_task(cfg["task"])
     glue.check_task(cfg["glue_dir"], task.name)  # both splits, before any model is loaded
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(cfg["num_threads"] or trial_cpus() or torch.get_num_threads())
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
+    reporter = default_reporter() if reporter is None else reporter
+    device, autocast = loop.setup_device(cfg["num_threads"] or reporter.cpus())
     seed = int(cfg["seed"])
 
+    # model and examples
     torch.manual_seed(seed)  # the new classification head's initial weights
     tokenizer, model = load_pretrained(cfg["checkpoint"], task.num_labels)
     model.to(device).train()
@@ -184,75 +150,44 @@ def finetune(config: dict) -> None:
     valid_x = [glue.encode(s, tokenizer, max_length) for s, _ in valid]
     valid_y = [y for _, y in valid]
 
+    # the budget in optimizer steps: whole epochs, the last batch of each may be smaller
     batch_size = int(cfg["batch_size"])
-    steps_per_epoch = math.ceil(len(train_x) / batch_size)  # the last batch of an epoch may be smaller
-    report_at = budget_points(float(cfg["num_epochs"]), 1.0, steps_per_epoch)
-    total_steps = max(report_at)
-    micro = min(batch_size, int(cfg["max_device_batch_size"]))
+    steps_per_epoch = math.ceil(len(train_x) / batch_size)
+    report_at = loop.budget_points(float(cfg["num_epochs"]), 1.0, steps_per_epoch)
+    chunk_size = min(batch_size, int(cfg["max_device_batch_size"]))
 
-    optimizer = make_optimizer(model, cfg)
-    scheduler = get_scheduler(SCHEDULES[cfg["lr_scheduler_type"]], optimizer,
-                              num_warmup_steps=int(cfg["num_warmup_steps"]), num_training_steps=total_steps)
-    state = {"step": 0, "wall_s": 0.0}
-    with reporting.restored_checkpoint() as folder:
-        if folder is not None:
-            state = load_checkpoint(folder, model, optimizer, scheduler)
+    optimizer = loop.make_optimizer(model, cfg)
+    scheduler = loop.make_scheduler(optimizer, cfg, max(report_at))
+    progress = loop.Progress(report_at, loop.restore(reporter, model, optimizer, scheduler))
 
-    order, order_epoch = None, None
-    seg_examples, seg_time, seg_loss, seg_steps = 0, 0.0, 0.0, 0
-    while state["step"] < total_steps:
+    def chunk_loss(examples):
+        ids, mask = pad_batch([train_x[j] for j in examples], pad_id, device)
+        y = torch.tensor([train_y[j] for j in examples], device=device)
+        with autocast():
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        return F.cross_entropy(logits, y)
+
+    def example_order(epoch):
+        return epoch_order(len(train_x), epoch, seed)
+
+    about = {"finetuned_from": str(cfg["checkpoint"]), "task": task.name, "config": cfg}
+    for batch in loop.batches(progress, batch_size, steps_per_epoch, example_order):
         t0 = time.perf_counter()
-        epoch, i = divmod(state["step"], steps_per_epoch)
-        if epoch != order_epoch:
-            order, order_epoch = epoch_order(len(train_x), epoch, seed), epoch
-        batch = order[i * batch_size:(i + 1) * batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for start in range(0, len(batch), micro):
-            chunk = batch[start:start + micro]
-            ids, mask = pad_batch([train_x[j] for j in chunk], pad_id, device)
-            y = torch.tensor([train_y[j] for j in chunk], device=device)
-            with autocast():
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            loss = F.cross_entropy(logits, y) * (len(chunk) / len(batch))
-            loss.backward()
-            step_loss += loss.item()
-        optimizer_step(model, optimizer, scheduler, cfg["max_grad_norm"], device)
-        state["step"] += 1
-        dt = time.perf_counter() - t0
-        state["wall_s"] += dt
-        seg_time += dt
-        seg_examples += len(batch)
-        seg_loss += step_loss
-        seg_steps += 1
-        reporting.progress(state["step"], total_steps)
-        if state["step"] not in report_at:
+        chunks = [batch[start:start + chunk_size] for start in range(0, len(batch), chunk_size)]
+        step_loss = loop.accumulate_gradients(chunks, chunk_loss)
+        loop.optimizer_step(model, optimizer, scheduler, cfg["max_grad_norm"], device)
+        progress.step_done(time.perf_counter() - t0, len(batch), step_loss)
+        reporter.progress(progress.step, progress.total_steps)
+        if not progress.at_budget_point:
             continue
 
         t_eval = time.perf_counter()
         val_loss, preds = evaluate(model, valid_x, valid_y, int(cfg["eval_batch_size"]), pad_id, device, autocast)
-        value = glue.METRICS[task.metric](valid_y, preds)
-        train_loss = seg_loss / seg_steps
-        metrics = {
-            "epoch": report_at[state["step"]], "step": state["step"], "task": task.name,
-            "score": value, "metric": task.metric, task.metric: value,
-            "val_loss": val_loss if math.isfinite(val_loss) else math.inf,
-            "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
-            "examples_per_s": seg_examples / seg_time,
-            "diverged": not (math.isfinite(val_loss) and math.isfinite(train_loss)),
-            "n_train": len(train_x), "n_valid": len(valid_x),
-        }
-        state["wall_s"] += time.perf_counter() - t_eval
-        metrics["wall_s"] = state["wall_s"]
-        metrics["gpu_s"] = state["wall_s"] if device.type == "cuda" else 0.0
-        final = state["step"] == total_steps or metrics["diverged"]
-        with reporting.scratch_dir() as folder:
-            save_checkpoint(folder, model, optimizer, scheduler, state)
-            if final and cfg["save_model"] and not metrics["diverged"]:
-                save_hf(folder / "hf", model, tokenizer, cfg, metrics)
-            if final and cfg["output_dir"] and not metrics["diverged"]:
-                save_hf(Path(cfg["output_dir"]), model, tokenizer, cfg, metrics)
-            reporting.report(metrics, folder)
-        seg_examples, seg_time, seg_loss, seg_steps = 0, 0.0, 0.0, 0
-        if metrics["diverged"]:
+        score = glue.METRICS[task.metric](valid_y, preds)
+        metrics = progress.metrics(val_loss, scheduler)
+        metrics.update({"task": task.name, "score": score, "metric": task.metric, task.metric: score,
+                        "examples_per_s": progress.items_per_s, "n_train": len(train_x), "n_valid": len(valid_x)})
+        progress.wall_s += time.perf_counter() - t_eval
+        if loop.report_budget_point(reporter, metrics, progress, model, optimizer, scheduler, tokenizer=tokenizer,
+                                    about=about, model_in_checkpoint=cfg["save_model"], output_dir=cfg["output_dir"]):
             return

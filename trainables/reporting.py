@@ -1,16 +1,18 @@
-"""How a trainable reports metrics and checkpoints: through Ray Tune inside a sweep, or to a local
-callback when it runs on its own (`babysweep train`, tests). A trainable calls `report` and
-`restored_checkpoint` and never needs to know which."""
+"""Where a trainable's reports go and its restored checkpoint comes from: a `Reporter` handed to the trainable.
+
+`TuneReporter` talks to Ray Tune inside a sweep; `LocalRun` (made by `run_local`) keeps the reports and copies of
+the checkpoints on its own, for `babysweep train`, fine-tune-all, tests and benchmarks. A trainable is a plain
+function `trainable(config, reporter=None)`, None meaning Ray Tune inside a trial (Ray calls it with the config
+alone) and no reports elsewhere."""
 import shutil
 import sys
-import tempfile
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
 
-_local = None  # the LocalRun of run_local, when not inside Ray Tune
-
 
 def in_tune() -> bool:
+    """Whether this process runs a Ray Tune trial now."""
     if "ray" not in sys.modules:  # not in a Ray worker; importing Ray just to ask would cost ~1 s and 120 MB
         return False
     try:
@@ -20,11 +22,80 @@ def in_tune() -> bool:
     return get_session() is not None
 
 
+class Reporter(ABC):
+    """What a trainable needs from whoever runs it."""
+
+    @abstractmethod
+    def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
+        """Report metrics, with the checkpoint in `checkpoint_dir` (copied away: the caller may delete it)."""
+
+    @abstractmethod
+    def restored_checkpoint(self):
+        """A context manager: the folder of the checkpoint to resume from, or None for a fresh start."""
+
+    def progress(self, step: int, total: int) -> None:
+        """Called after every optimizer step (for a progress bar)."""
+
+    def cpus(self) -> int | None:
+        """The CPUs given to this trial, when the runner rations them."""
+        return None
+
+
+class TuneReporter(Reporter):
+    """Reports to Ray Tune, with each checkpoint as a ray.tune.Checkpoint; resumes from Tune's checkpoint."""
+
+    def report(self, metrics, checkpoint_dir=None):
+        from ray import tune
+
+        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+    @contextmanager
+    def restored_checkpoint(self):
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            yield None
+        else:
+            with checkpoint.as_directory() as folder:
+                yield Path(folder)
+
+    def cpus(self):
+        if not in_tune():
+            return None
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        return max(1, int(cpus)) if cpus else None
+
+    # Ray shows its own trial table, so no per-step progress
+
+
+class Unreported(Reporter):
+    """A direct call outside any runner: the trainable trains and writes its output_dir; reports go nowhere."""
+
+    def report(self, metrics, checkpoint_dir=None):
+        pass
+
+    @contextmanager
+    def restored_checkpoint(self):
+        yield None
+
+
+def default_reporter() -> Reporter:
+    """The reporter of a trainable called without one: Ray Tune's inside a trial, none elsewhere."""
+    return TuneReporter() if in_tune() else Unreported()
+
+
 class StopTrial(Exception):
     """Raised by a local run's reporter to end a trial early, like a scheduler pausing or stopping it."""
 
 
-class LocalRun:
+class LocalRun(Reporter):
+    """A trial outside Ray Tune: its reports in `results`, its checkpoints copied to
+    checkpoint_root/checkpoint_NNNNNN (listed in `checkpoints`)."""
+
     def __init__(self, checkpoint_root: Path, restore_from=None, on_report=None, stop_after=None, on_step=None,
                  keep_last=None):
         self.checkpoint_root = Path(checkpoint_root)
@@ -36,8 +107,7 @@ class LocalRun:
         self.results = []
         self.checkpoints = []
 
-    def report(self, metrics, checkpoint_dir):
-        path = None
+    def report(self, metrics, checkpoint_dir=None):
         if checkpoint_dir is not None:
             path = self.checkpoint_root / f"checkpoint_{len(self.results):06d}"
             shutil.rmtree(path, ignore_errors=True)
@@ -52,59 +122,22 @@ class LocalRun:
         if self.stop_after is not None and len(self.results) >= self.stop_after:
             raise StopTrial
 
+    @contextmanager
+    def restored_checkpoint(self):
+        yield self.restore_from
+
+    def progress(self, step, total):
+        if self.on_step is not None:
+            self.on_step(step, total)
+
 
 def run_local(trainable, config, checkpoint_root, restore_from=None, on_report=None, stop_after=None, on_step=None,
               keep_last=None) -> LocalRun:
-    """Run a trainable outside Ray Tune. Checkpoints are copied to checkpoint_root/checkpoint_NNNNNN."""
-    global _local
+    """Run `trainable(config, reporter=<a LocalRun>)` outside Ray Tune, resuming from the checkpoint folder
+    `restore_from` if given; returns the LocalRun with its results and checkpoints."""
     run = LocalRun(checkpoint_root, restore_from, on_report, stop_after, on_step, keep_last)
-    _local, previous = run, _local
     try:
-        trainable(config)
+        trainable(config, reporter=run)
     except StopTrial:
         pass
-    finally:
-        _local = previous
     return run
-
-
-def report(metrics: dict, checkpoint_dir=None) -> None:
-    """Report metrics, with the checkpoint in `checkpoint_dir` (copied away; the caller may delete it)."""
-    if in_tune():
-        from ray import tune
-
-        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
-    elif _local is not None:
-        _local.report(metrics, checkpoint_dir)
-
-
-def progress(step: int, total: int) -> None:
-    """Per-step progress, for a progress bar outside a sweep (Ray Tune shows its own trial table)."""
-    if _local is not None and _local.on_step is not None:
-        _local.on_step(step, total)
-
-
-@contextmanager
-def restored_checkpoint():
-    """The folder of the checkpoint to resume from, or None for a fresh start."""
-    if in_tune():
-        from ray import tune
-
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is None:
-            yield None
-        else:
-            with checkpoint.as_directory() as folder:
-                yield Path(folder)
-    else:
-        yield _local.restore_from if _local is not None else None
-
-
-@contextmanager
-def scratch_dir():
-    folder = Path(tempfile.mkdtemp(prefix="babysweep-ckpt-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,251 @@
+"""The parts of a training loop that every trainable shares: config checks, device, AdamW and its schedule, budget
+points, the batches of each epoch, gradient accumulation, the optimizer step, exact checkpoints, and the report at a
+budget point (checkpoint, final Hugging Face model, stop on divergence).
+
+A trainable (trainables.pretrain, trainables.finetune) keeps its own data, loss, evaluation and loop, and calls
+these. Every checkpoint holds all a run needs to continue exactly where it stopped (model, optimizer, scheduler,
+RNG states, position in the data), because BOHB pauses and resumes trials all the time.
+"""
+import math
+import shutil
+import tempfile
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import torch
+
+from .errors import ConfigError
+from .files import write_json
+
+# lr_scheduler_type: our name -> transformers.get_scheduler's
+SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+def resolve_config(config: dict, defaults: dict, accepted: set, trainable: str) -> dict:
+    """`config` over `defaults`, after the checks every trainable needs: no unknown name, a known schedule, and
+    optimizer values and batch sizes in range."""
+    unknown = sorted(set(config) - accepted)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a parameter of the {trainable} trainable")
+    cfg = {**defaults, **config}
+    if cfg["lr_scheduler_type"] not in SCHEDULES:
+        raise ConfigError(f"lr_scheduler_type: {cfg['lr_scheduler_type']!r} is not one of {', '.join(SCHEDULES)}")
+    for name in ("batch_size", "max_device_batch_size", "eval_batch_size"):
+        if int(cfg[name]) < 1:
+            raise ConfigError(f"{name}: must be at least 1, got {cfg[name]}")
+    for name in ("num_epochs", "lr"):
+        if not cfg[name] > 0:
+            raise ConfigError(f"{name}: must be > 0, got {cfg[name]}")
+    for name in ("one_minus_adam_beta1", "one_minus_adam_beta2"):
+        if not 0 < cfg[name] <= 1:
+            raise ConfigError(f"{name}: must be in (0, 1], got {cfg[name]}")
+    for name in ("weight_decay", "num_warmup_steps"):
+        if cfg[name] < 0:
+            raise ConfigError(f"{name}: must be >= 0, got {cfg[name]}")
+    return cfg
+
+
+def setup_device(num_threads: int | None):
+    """(device, autocast): the GPU when there is one, under bf16 autocast; else the CPU with `num_threads` threads
+    (None: all) in plain fp32, which keeps a paused and resumed run bit-exact."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    torch.set_num_threads(num_threads or torch.get_num_threads())
+    keep_freed_memory()
+    return torch.device("cpu"), nullcontext
+
+
+def keep_freed_memory():
+    """Linux/glibc: keep a step's big temporaries (logits and their gradient) in the heap instead of handing
+    them back to the kernel and faulting them in again every step: ~10k page faults a step on the tiny preset,
+    about 10% of its CPU throughput (benchmarks/bench_trainable.py)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) come from the heap
+    libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: give the heap top back only when 1 GiB of it is free
+
+
+def make_optimizer(model, cfg):
+    # As the Hugging Face Trainer the paper used: no weight decay on norm weights (nor on biases; Llama has none)
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg["lr"], betas=(1 - cfg["one_minus_adam_beta1"], 1 - cfg["one_minus_adam_beta2"]),
+        eps=cfg["adam_epsilon"], fused=next(model.parameters()).is_cuda)
+
+
+def make_scheduler(optimizer, cfg, total_steps: int):
+    from transformers import get_scheduler
+
+    return get_scheduler(SCHEDULES[cfg["lr_scheduler_type"]], optimizer,
+                         num_warmup_steps=int(cfg["num_warmup_steps"]), num_training_steps=total_steps)
+
+
+def budget_points(num_epochs: float, budget_step: float, steps_per_epoch: int) -> dict:
+    """{optimizer step: budget in epochs} for every report. The budget is reported as its nominal value
+    (1, 2, ... or k * budget_step), not as step / steps_per_epoch, so that a scheduler's milestone of
+    1 epoch is reached exactly even when an epoch's step count is rounded."""
+    points, k = {}, 1
+    while k * budget_step < num_epochs - 1e-9:
+        points[max(1, round(k * budget_step * steps_per_epoch))] = round(k * budget_step, 9)
+        k += 1
+    points[max(1, round(num_epochs * steps_per_epoch))] = num_epochs
+    return points
+
+
+class Progress:
+    """Where a run stands, saved in its checkpoints (optimizer steps done, wall seconds spent), its budget points,
+    and what the steps since the last report did, for that report's train_loss and throughput."""
+
+    def __init__(self, report_at: dict, saved: dict | None = None):
+        self.report_at = report_at  # {optimizer step: budget in epochs}
+        self.total_steps = max(report_at)
+        saved = saved or {"step": 0, "wall_s": 0.0}
+        self.step, self.wall_s = saved["step"], saved["wall_s"]
+        self.start_segment()
+
+    def start_segment(self):
+        self.seg_steps, self.seg_seconds, self.seg_items, self.seg_loss = 0, 0.0, 0, 0.0
+
+    def step_done(self, seconds: float, items: int, loss: float):
+        """One optimizer step over `items` (tokens, examples) took `seconds`; its batch's mean loss was `loss`."""
+        self.step += 1
+        self.wall_s += seconds
+        self.seg_steps += 1
+        self.seg_seconds += seconds
+        self.seg_items += items
+        self.seg_loss += loss
+
+    @property
+    def at_budget_point(self) -> bool:
+        return self.step in self.report_at
+
+    @property
+    def at_last_point(self) -> bool:
+        return self.step == self.total_steps
+
+    @property
+    def items_per_s(self) -> float:
+        return self.seg_items / self.seg_seconds
+
+    def metrics(self, val_loss: float, scheduler) -> dict:
+        """What every report holds; diverged: a non-finite validation or training loss."""
+        train_loss = self.seg_loss / self.seg_steps
+        return {"epoch": self.report_at[self.step], "step": self.step,
+                "val_loss": val_loss if math.isfinite(val_loss) else math.inf, "train_loss": train_loss,
+                "lr": scheduler.get_last_lr()[0],
+                "diverged": not (math.isfinite(val_loss) and math.isfinite(train_loss))}
+
+    def state(self) -> dict:
+        return {"step": self.step, "wall_s": self.wall_s}
+
+
+def batches(progress: Progress, batch_size: int, steps_per_epoch: int, order_of_epoch):
+    """The batches from the run's position to its end: step i of epoch e takes the i-th slice of batch_size of
+    order_of_epoch(e). That order is a function of the epoch alone, so a resumed run sees the very same batches.
+    The caller advances progress.step after each batch."""
+    order, order_epoch = None, None
+    while progress.step < progress.total_steps:
+        epoch, i = divmod(progress.step, steps_per_epoch)
+        if epoch != order_epoch:
+            order, order_epoch = order_of_epoch(epoch), epoch
+        yield order[i * batch_size:(i + 1) * batch_size]
+
+
+def accumulate_gradients(chunks, loss_of) -> float:
+    """Backward over one batch given in chunks that fit the device: each chunk's mean loss, weighted by its share
+    of the batch, so the gradients add up to those of the batch's mean loss. Returns that loss."""
+    batch_len = sum(len(chunk) for chunk in chunks)
+    batch_loss = 0.0
+    for chunk in chunks:
+        loss = loss_of(chunk) * (len(chunk) / batch_len)
+        loss.backward()
+        batch_loss += loss.item()
+    return batch_loss
+
+
+def optimizer_step(model, optimizer, scheduler, max_grad_norm, device):
+    """Clip (when max_grad_norm > 0), step the optimizer and the schedule, clear the gradients for the next batch;
+    on GPU wait for the step to end, so the step's wall time is its real time."""
+    if max_grad_norm and max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state,
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
+               folder / "trainer_state.pt")
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
+    """Restore model, optimizer, scheduler and RNG states; returns the saved position (Progress.state)."""
+    saved = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    if saved["rng"]["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+    return saved["state"]
+
+
+def restore(reporter, model, optimizer, scheduler) -> dict | None:
+    """Load the reporter's checkpoint to resume from, if any; returns its saved position, None on a fresh start."""
+    with reporter.restored_checkpoint() as folder:
+        return None if folder is None else load_checkpoint(folder, model, optimizer, scheduler)
+
+
+def save_hf_model(folder: Path, model, tokenizer, about: dict):
+    """The model as any transformers tool reads it, with its tokenizer and how it was made (babysweep.json)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_json(Path(folder) / "babysweep.json", about, default=str)
+
+
+def report_budget_point(reporter, metrics: dict, progress: Progress, model, optimizer, scheduler, *, tokenizer,
+                        about: dict, model_in_checkpoint=True, output_dir=None) -> bool:
+    """Report `metrics` with a checkpoint. At the last point of a run that has not diverged, the model in Hugging
+    Face format goes into the checkpoint (hf/, when model_in_checkpoint) and into output_dir (when given), with
+    `about` and the metrics in its babysweep.json. Returns True when the run stops here: its last point, or
+    diverged (no point training on from NaN weights)."""
+    metrics["wall_s"] = progress.wall_s
+    metrics["gpu_s"] = progress.wall_s if next(model.parameters()).is_cuda else 0.0
+    with scratch_folder() as folder:
+        save_checkpoint(folder, model, optimizer, scheduler, progress.state())
+        if progress.at_last_point and not metrics["diverged"]:
+            about = dict(about, metrics=metrics)
+            if model_in_checkpoint:
+                save_hf_model(folder / "hf", model, tokenizer, about)
+            if output_dir:
+                save_hf_model(Path(output_dir), model, tokenizer, about)
+        reporter.report(metrics, folder)
+    progress.start_segment()
+    return progress.at_last_point or metrics["diverged"]
+
+
+@contextmanager
+def scratch_folder():
+    """A temporary folder for one checkpoint: the reporter copies it away, then it goes."""
+    folder = Path(tempfile.mkdtemp(prefix="babysweep-ckpt-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
