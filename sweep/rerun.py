@@ -37,9 +37,9 @@ def _missing(v):
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def select(exp_or_table, budget_max=None, top_k=None, trials=None):
-    """The rows to re-run and the notes to print (ties, shortfalls, what was left out). Takes an Experiment, or a
-    results table and the space's maximum budget."""
+def select(exp_or_table, budget_max=None, top_k=None, trials=None, metric="val_loss", mode="min"):
+    """The rows to re-run and the notes to print (ties, shortfalls, what was left out). Takes an Experiment (its
+    space gives the budget, metric and mode), or a results table with the space's maximum budget, metric, mode."""
     from .selection import complete_trials
 
     table = getattr(exp_or_table, "table", exp_or_table)
@@ -51,7 +51,10 @@ def select(exp_or_table, budget_max=None, top_k=None, trials=None):
                 raise SweepError(f"--trials {tid}: no such trial in the sweep")
             rows.append(match.iloc[0])
         return rows, []
-    eligible, notes = (exp_or_table.complete_trials() if budget_max is None else complete_trials(table, budget_max))
+    if budget_max is None:
+        space = exp_or_table.space
+        budget_max, metric, mode = space.budget_max, space.metric, space.mode
+    eligible, notes = complete_trials(table, budget_max, metric, mode)
     if top_k < 1:
         raise SweepError(f"--top-k {top_k}: must be at least 1")
     if len(eligible) == 0:
@@ -59,10 +62,10 @@ def select(exp_or_table, budget_max=None, top_k=None, trials=None):
     if top_k > len(eligible):
         notes.append(f"--top-k {top_k}: only {len(eligible)} eligible trial(s); re-running all of them")
     chosen = eligible.head(top_k)
-    if len(eligible) > len(chosen) and eligible["val_loss"].iloc[len(chosen)] == chosen["val_loss"].iloc[-1]:
-        tied = eligible[eligible["val_loss"] == chosen["val_loss"].iloc[-1]]["trial_id"].tolist()
-        notes.append(f"tie at the cut (val_loss {chosen['val_loss'].iloc[-1]:.6g}) between {', '.join(tied)}; "
-                     f"broken by trial id")
+    cut = chosen[metric].iloc[-1]
+    if len(eligible) > len(chosen) and eligible[metric].iloc[len(chosen)] == cut:
+        tied = eligible[eligible[metric] == cut]["trial_id"].tolist()
+        notes.append(f"tie at the cut ({metric} {cut:.6g}) between {', '.join(tied)}; broken by trial id")
     return [row for _, row in chosen.iterrows()], notes
 
 

@@ -4,6 +4,7 @@ The table is rewritten atomically, and only at the end of a controller step, aft
 experiment state: the table never claims a trial finished before Ray could restore it as finished, so a
 driver killed at any moment is resumed without re-running what the table shows as done."""
 import csv
+import functools
 import math
 import time
 from pathlib import Path
@@ -31,6 +32,16 @@ class ResultsTable(Callback):
         self.extra_columns = extra_columns or {}  # {trial config key: column}, e.g. rerun links
         self.rows = None
         self.dirty = False
+
+    def relocate(self, experiment_dir):
+        """Point a callback restored from tuner.pkl at the folder the experiment is in now: Ray restores it with
+        the absolute paths of the folder it was launched in, which a moved or re-mounted storage no longer has."""
+        old, new = Path(self.experiment_dir), Path(experiment_dir)
+        self.experiment_dir = str(new)
+        mapper = self.to_config
+        if isinstance(mapper, functools.partial) and mapper.args and str(mapper.args[0]).startswith(str(old) + "/"):
+            moved = new / Path(mapper.args[0]).relative_to(old)  # the space copy the config mapper reads
+            self.to_config = functools.partial(mapper.func, str(moved), *mapper.args[1:], **mapper.keywords)
 
     def setup(self, **info):
         path = Path(self.experiment_dir) / TABLE

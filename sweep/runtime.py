@@ -71,6 +71,14 @@ def trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
+def relocate_callbacks(tuner, exp: Path):
+    """Ray restores the callbacks pickled at launch, paths included: point ours at where the folder is now."""
+    internal = getattr(tuner, "_local_tuner", None)  # Ray has no public accessor for a restored run config
+    for callback in internal.get_run_config().callbacks or [] if internal else []:
+        if hasattr(callback, "relocate"):
+            callback.relocate(exp)
+
+
 def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=False):
     """Run (or, with restore, continue) the Ray Tune experiment in `exp` from ready-made parts."""
     from ray import tune
@@ -82,6 +90,7 @@ def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=Fa
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=parts.trainable, resume_unfinished=True,
                                    resume_errored=retry_errored, restart_errored=False)
+        relocate_callbacks(tuner, exp)
     else:
         tuner = tune.Tuner(
             parts.trainable, param_space=parts.param_space,

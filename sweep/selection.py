@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from .table import FINISHED
+from .table import FINISHED, parse_bool
 
 EPS = 1e-9
 
@@ -24,7 +24,7 @@ def complete_trials(table: pd.DataFrame, budget_max: float, metric="val_loss", m
         return table.iloc[:0], notes
     df = table[table["state"] == FINISHED]
     if "diverged" in df:
-        diverged = df["diverged"].astype(bool)
+        diverged = df["diverged"].map(parse_bool).astype(bool)
         if diverged.any():
             notes.append(f"{int(diverged.sum())} diverged trial(s) left out")
         df = df[~diverged]

@@ -163,6 +163,7 @@ def test_suite_score_is_mean_over_paradigms_and_ties_are_wrong(tiny_data, random
     assert result["pairs"] == 5 and result["ties"] == 1 and result["convention"] == CONVENTION
 
 
+@pytest.mark.slow
 def test_trained_checkpoint_scores_above_chance(tiny_data, tmp_path):
     from trainables.pretrain import pretrain
     from trainables.reporting import run_local

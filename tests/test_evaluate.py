@@ -4,6 +4,8 @@ import pytest
 from sweep.cli import main
 from sweep.table import read_table
 
+pytestmark = pytest.mark.slow  # every test runs on the real small_sweep (conftest.py)
+
 
 def test_evaluate_then_correlate(small_sweep, tiny_data, capsys):
     pairs = tiny_data.parent / "corpus" / "blimp"

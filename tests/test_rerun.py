@@ -18,6 +18,8 @@ from sweep.table import read_history, read_table
 
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 
+pytestmark = pytest.mark.slow  # every test runs on the real small_sweep (conftest.py)
+
 
 def test_rerun_top2_two_seeds_and_stability(small_sweep, capsys):
     exp = launch_rerun("small", top_k=2, seeds=2, baseline=True, storage=str(small_sweep), verbose=0)

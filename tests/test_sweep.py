@@ -25,6 +25,7 @@ def babysweep(*args, timeout=600, **kw):
     return subprocess.run([*BABYSWEEP, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout, **kw)
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
     t0 = time.time()
     out = babysweep("demo", "--samples", 4, "--words", 20_000, "--dir", tmp_path / "data", "--storage",
@@ -80,6 +81,7 @@ def local_head():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_launch_joins_a_local_head(tiny_data, tmp_path, local_head):
     out = babysweep("launch", TINY_SPACE, "--data", tiny_data, "--address", "auto", "--samples", 3,
                     "--storage", tmp_path / "runs", "--name", "onhead", "--quiet")
@@ -89,6 +91,7 @@ def test_launch_joins_a_local_head(tiny_data, tmp_path, local_head):
     assert len(table) == 3 and set(table["state"]) == {"TERMINATED"}
 
 
+@pytest.mark.slow
 def test_killed_driver_then_resume_loses_and_reruns_nothing(tiny_data, tmp_path):
     runs = tmp_path / "runs"
     exp = runs / "crash"

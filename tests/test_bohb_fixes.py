@@ -1,0 +1,261 @@
+"""The two resume fixes of sweep/bohb.py on real TuneBOHB / HyperBandForBOHB objects, fed by hand: no Ray cluster,
+no training. Each fix is shown against the stock Ray class on the same input, so a test fails if the fix is lost
+or if Ray's own class stops needing it."""
+import logging
+import math
+
+import numpy as np
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import HyperBandForBOHB
+from ray.tune.search.bohb import TuneBOHB
+
+from search_spaces.loader import SPACES_DIR, load_space
+from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB
+
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:hpbandster.*"),
+              pytest.mark.filterwarnings("ignore::FutureWarning")]
+
+SPACE = load_space(SPACES_DIR / "tiny_demo.yaml")
+BOHB_LOGGER = "ray.tune.search.bohb.bohb_search"  # where stock TuneBOHB warns; Ray's loggers do not propagate
+
+
+def searcher(cls=ResumableTuneBOHB, **kw):
+    np.random.seed(0)  # hpbandster draws its random-vs-model choice from numpy's global generator
+    return cls(space=SPACE.to_configspace(seed=0), metric=SPACE.metric, mode=SPACE.mode, seed=0, **kw)
+
+
+def flat_result(config, val_loss, budget=None, epoch=1.0):
+    """A result as Ray hands it to a searcher: flattened, the trial's config under config/<name>; under
+    HyperBandForBOHB with the "hyperband_info" dict the scheduler adds to the flattened result (its "budget" only
+    when the trial reached a rung)."""
+    result = {"val_loss": val_loss, "epoch": epoch, "training_iteration": int(epoch), "done": False,
+              **{f"config/{k}": v for k, v in config.items()}}
+    if budget is not None:
+        result["hyperband_info"] = {"budget": budget}
+    return result
+
+
+def restored(cls, path, **kw):
+    """A searcher as a resume builds it: constructed afresh, then its saved state restored."""
+    s = searcher(cls, **kw)
+    s.restore(str(path))
+    return s
+
+
+@pytest.fixture
+def bohb_warnings():
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler, log = Keep(level=logging.WARNING), logging.getLogger(BOHB_LOGGER)
+    log.addHandler(handler)
+    yield records
+    log.removeHandler(handler)
+
+
+# ------------------------------------------------------------------------------------ ResumableTuneBOHB
+
+@pytest.fixture
+def saved_a_step_behind(tmp_path):
+    """Searcher state saved after suggesting t0 only, while Ray's trial list (saved later) also has t1: the driver
+    was killed between the two saves. Returns (state file, t1's config as Ray's trial carries it)."""
+    s = searcher()
+    s.suggest("t0")
+    path = tmp_path / "searcher-state.pkl"
+    s.save(str(path))
+    t1_config = s.suggest("t1")  # the step the saved state missed
+    return path, dict(t1_config)
+
+
+def test_result_of_a_trial_the_restored_searcher_never_suggested_is_accepted(saved_a_step_behind):
+    path, config = saved_a_step_behind
+    s = restored(ResumableTuneBOHB, path)
+    assert "t1" not in s.trial_to_params  # the premise: the saved state is a step behind
+
+    s.on_trial_result("t1", flat_result(config, val_loss=3.25, budget=1.0))
+
+    assert s.trial_to_params["t1"] == config  # the parameters came from the result's config/<name> keys
+    assert set(s.trial_to_params["t1"]) == set(SPACE.to_configspace())  # and nothing else of the result
+    assert len(s.bohber.configs[1.0]) == 1 and s.bohber.losses[1.0] == [3.25]  # BOHB's model got the result
+    assert "t1" in s.running
+
+
+def test_stock_tune_bohb_fails_on_the_same_result(saved_a_step_behind):
+    path, config = saved_a_step_behind
+    s = restored(TuneBOHB, path)
+    with pytest.raises(KeyError, match="t1"):
+        s.on_trial_result("t1", flat_result(config, val_loss=3.25, budget=1.0))
+
+
+def test_result_between_rungs_of_an_unknown_trial_is_accepted(saved_a_step_behind):
+    path, config = saved_a_step_behind
+    s = restored(ResumableTuneBOHB, path)
+    result = flat_result(config, val_loss=3.5, epoch=2.0)
+    result["hyperband_info"] = {}  # what HyperBandForBOHB adds to a result that reached no rung
+    s.on_trial_result("t1", result)
+    assert s.trial_to_params["t1"] == config and s.bohber.configs == {}  # no budget: no model update yet
+    s.on_trial_result("t1", flat_result(config, val_loss=3.0, budget=3.0, epoch=3.0))
+    assert s.bohber.losses[3.0] == [3.0]
+
+
+def test_result_of_a_known_trial_keeps_the_suggested_parameters():
+    s = searcher()
+    suggested = dict(s.suggest("t0"))
+    other = dict(SPACE.to_configspace(seed=1).sample_configuration())
+    s.on_trial_result("t0", flat_result(other, val_loss=2.0, budget=1.0))  # a result's config never overrides
+    assert s.trial_to_params["t0"] == suggested
+    assert s.bohber.losses[1.0] == [2.0]
+
+
+def test_score_metric_is_maximised():
+    s = ResumableTuneBOHB(space=SPACE.to_configspace(seed=0), metric="score", mode="max", seed=0)
+    config = dict(s.suggest("t0"))
+    s.on_trial_result("t0", {**flat_result(config, val_loss=1.0, budget=1.0), "score": 0.75})
+    assert s.bohber.losses[1.0] == [-0.75]  # hpbandster minimises: the score enters negated
+
+
+def test_completion_of_an_unknown_trial_does_not_raise():
+    s = searcher()
+    s.on_trial_complete("never-suggested", {"val_loss": 1.0})
+    s.on_trial_complete("never-suggested-errored", None, error=True)
+    assert "never-suggested" not in s.running and "never-suggested" not in s.paused
+
+    stock = searcher(TuneBOHB)
+    with pytest.raises(KeyError):
+        stock.on_trial_complete("never-suggested", {"val_loss": 1.0})
+
+
+def test_completion_of_a_known_paused_trial_forgets_it():
+    s = searcher()
+    s.suggest("t0")
+    s.on_pause("t0")
+    s.on_trial_complete("t0", {"val_loss": 1.0})
+    assert "t0" not in s.trial_to_params and "t0" not in s.paused and "t0" not in s.running
+
+
+def test_under_asha_or_fifo_a_result_counts_the_trial_running_without_warning_or_model_update(bohb_warnings):
+    s = searcher()
+    config = dict(s.suggest("t0"))
+    s.on_pause("t0")
+    s.on_unpause("t0")
+    s.running.discard("t0")  # as after a restore: only reports rebuild the set
+    for epoch in (1.0, 2.0, 3.0):
+        s.on_trial_result("t0", flat_result(config, val_loss=3.0 / epoch, epoch=epoch))  # no hyperband_info
+    assert bohb_warnings == []
+    assert s.bohber.configs == {} and s.bohber.losses == {}
+    assert s.running == {"t0"}
+
+    s.on_pause("t0")  # a paused trial's late result does not make it running again
+    s.on_trial_result("t0", flat_result(config, val_loss=1.0, epoch=3.0))
+    assert s.paused == {"t0"} and s.running == set()
+
+    # an unknown trial's result under ASHA is no error either: nothing is looked up
+    s.on_trial_result("unknown", flat_result(config, val_loss=1.0))
+    assert "unknown" in s.running and bohb_warnings == []
+
+
+def test_stock_tune_bohb_warns_on_every_result_without_budget(bohb_warnings):
+    s = searcher(TuneBOHB)
+    config = dict(s.suggest("t0"))
+    for epoch in (1.0, 2.0):
+        s.on_trial_result("t0", flat_result(config, val_loss=1.0, epoch=epoch))
+    assert len(bohb_warnings) == 2 and "BOHB Info not detected" in bohb_warnings[0].getMessage()
+
+
+def test_restore_empties_running_and_paused_so_max_concurrent_does_not_block(tmp_path):
+    s = searcher(max_concurrent=2)
+    s.suggest("t0")
+    s.suggest("t1")
+    s.on_pause("t1")
+    s.suggest("t2")
+    assert s.suggest("t3") is None  # two running: the limit holds
+    assert s.running == {"t0", "t2"} and s.paused == {"t1"}
+    path = tmp_path / "searcher-state.pkl"
+    s.save(str(path))
+
+    fixed = restored(ResumableTuneBOHB, path, max_concurrent=2)
+    assert fixed.running == set() and fixed.paused == set()
+    assert set(fixed.trial_to_params) == {"t0", "t1", "t2"}  # the rest of the state is restored
+    assert fixed.suggest("t3") is not None  # Ray's restored trial list may not hold t0/t2: they must not block
+
+    stock = restored(TuneBOHB, path, max_concurrent=2)
+    assert stock.running == {"t0", "t2"} and stock.paused == {"t1"}
+    assert stock.suggest("t3") is None
+
+
+def test_restored_searcher_keeps_its_model(tmp_path):
+    s = searcher()
+    for i in range(3):
+        config = dict(s.suggest(f"t{i}"))
+        s.on_trial_result(f"t{i}", flat_result(config, val_loss=float(i), budget=1.0))
+    path = tmp_path / "searcher-state.pkl"
+    s.save(str(path))
+    back = restored(ResumableTuneBOHB, path)
+    assert back.bohber.losses[1.0] == [0.0, 1.0, 2.0]
+    assert all(math.isfinite(v) for v in back.bohber.configs[1.0][0])
+
+
+# ------------------------------------------------------------------------------------ ResumableHyperBandForBOHB
+
+class FakeController:
+    """The few attributes of Ray's TuneController a HyperBandForBOHB reads (on_trial_add reads none of them)."""
+
+    def __init__(self, trials=(), searcher=None):
+        self.trials = list(trials)
+        self.search_alg = type("SearchAlg", (), {"searcher": searcher})()
+
+    def get_trials(self):
+        return self.trials
+
+    def stop_trial(self, trial):
+        trial.set_status(Trial.TERMINATED)
+
+
+def scheduler(cls=ResumableHyperBandForBOHB):
+    return cls(time_attr="epoch", metric="val_loss", mode="min", max_t=SPACE.budget_max, reduction_factor=3)
+
+
+def trial(trial_id, status):
+    t = Trial("run_trial", config={"lr": 1e-3}, trial_id=trial_id, stub=True)
+    t.set_status(status)
+    return t
+
+
+def bracketed(sched):
+    """Every trial in the scheduler's brackets."""
+    return [t for band in sched._hyperbands for b in band if b is not None for t in b.current_trials()]
+
+
+@pytest.mark.parametrize("status", [Trial.TERMINATED, Trial.ERROR])
+def test_restored_finished_trial_is_not_put_in_a_bracket(status):
+    sched, done = scheduler(), trial("done", status)
+    sched.on_trial_add(FakeController([done]), done)
+    assert bracketed(sched) == [] and done not in sched._trial_info
+    assert sched._state["bracket"] is None  # no bracket opened for it
+
+
+@pytest.mark.parametrize("status", [Trial.PENDING, Trial.PAUSED])
+def test_unfinished_trial_is_put_in_a_bracket(status):
+    sched, t = scheduler(), trial("t", status)
+    sched.on_trial_add(FakeController([t]), t)
+    assert bracketed(sched) == [t] and t in sched._trial_info
+
+
+def test_resume_order_finished_then_pending_brackets_only_the_pending_one():
+    sched = scheduler()
+    trials = [trial("a", Trial.TERMINATED), trial("b", Trial.ERROR), trial("c", Trial.TERMINATED),
+              trial("d", Trial.PENDING)]
+    controller = FakeController(trials)
+    for t in trials:  # as a resume re-adds every restored trial, finished ones included
+        sched.on_trial_add(controller, t)
+    assert bracketed(sched) == [trials[3]]
+
+
+def test_stock_hyperband_for_bohb_brackets_a_terminated_trial():
+    sched, done = scheduler(HyperBandForBOHB), trial("done", Trial.TERMINATED)
+    sched.on_trial_add(FakeController([done]), done)
+    assert bracketed(sched) == [done]  # the bug the fix removes: a bracket slot for a trial that never reports

@@ -1,0 +1,158 @@
+"""sweep.folder.reconcile_with_table on synthetic experiment folders: Ray's experiment state (its real format, the
+trial entries copied from the babysweep 0.1 fixture) against a hand-written results table. No Ray run."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sweep.folder import reconcile_with_table
+from sweep.table import read_table
+
+FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v0_1"
+_state = json.loads(next((FIXTURE / "legacy").glob("experiment_state-*.json")).read_text())
+TRIAL_TEMPLATE = json.loads(_state["trial_data"][0][0])  # one trial as Ray serialises it
+RUNTIME_TEMPLATE = _state["trial_data"][0][1]             # its runtime metadata (a JSON string too)
+RUNNER_DATA, STATS = _state["runner_data"], _state["stats"]
+STATE_NAME = "experiment_state-2030-01-01_00-00-00.json"
+
+
+def ray_state(exp: Path, trials, name=STATE_NAME) -> Path:
+    """Ray's experiment_state-<time>.json: {"trial_data": [[trial JSON, runtime JSON], ...], "runner_data", "stats"}."""
+    data = []
+    for trial_id, status in trials:
+        trial = dict(TRIAL_TEMPLATE, trial_id=trial_id, status=status)
+        data.append([json.dumps(trial, indent=2), RUNTIME_TEMPLATE])
+    exp.mkdir(parents=True, exist_ok=True)
+    path = exp / name
+    path.write_text(json.dumps({"trial_data": data, "runner_data": RUNNER_DATA, "stats": STATS}))
+    return path
+
+
+def table(exp: Path, rows) -> Path:
+    """results.csv with (trial_id, state, epoch, val_loss) rows."""
+    exp.mkdir(parents=True, exist_ok=True)
+    path = exp / "results.csv"
+    path.write_text("trial_id,state,epoch,val_loss,diverged\n"
+                    + "".join(f"{tid},{state},{epoch},{loss},False\n" for tid, state, epoch, loss in rows))
+    return path
+
+
+def statuses(path: Path) -> dict:
+    trials = [json.loads(entry[0]) for entry in json.loads(path.read_text())["trial_data"]]
+    return {t["trial_id"]: t["status"] for t in trials}
+
+
+def states(path: Path) -> dict:
+    df = read_table(path)
+    return dict(zip(df["trial_id"], df["state"]))
+
+
+def test_trial_the_table_shows_finished_but_ray_paused_becomes_terminated(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED"), ("aaaa0002", "PAUSED"), ("aaaa0003", "TERMINATED"),
+                            ("aaaa0004", "RUNNING")])
+    results = table(exp, [("aaaa0001", "TERMINATED", 1.0, 3.5), ("aaaa0002", "PAUSED", 1.0, 3.2),
+                          ("aaaa0003", "TERMINATED", 3.0, 2.1), ("aaaa0004", "RUNNING", 2.0, 2.8)])
+    before, table_before = json.loads(state.read_text()), results.read_bytes()
+    logged = []
+
+    assert reconcile_with_table(exp, log=logged.append) == ["aaaa0001"]
+
+    after = json.loads(state.read_text())  # still valid JSON, in Ray's layout
+    assert statuses(state) == {"aaaa0001": "TERMINATED", "aaaa0002": "PAUSED", "aaaa0003": "TERMINATED",
+                               "aaaa0004": "RUNNING"}
+    assert json.loads(after["trial_data"][0][0]) == dict(json.loads(before["trial_data"][0][0]), status="TERMINATED")
+    assert after["trial_data"][1:] == before["trial_data"][1:]  # the other trials: the very same strings
+    assert after["trial_data"][0][1] == before["trial_data"][0][1]  # runtime metadata untouched
+    assert after["runner_data"] == before["runner_data"] and after["stats"] == before["stats"]
+    assert results.read_bytes() == table_before  # every table trial is known to Ray: the table is not rewritten
+    assert len(logged) == 1 and "aaaa0001" in logged[0] and "aaaa0002" not in logged[0]
+
+
+def test_trial_in_the_table_but_unknown_to_ray_is_marked_lost(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "TERMINATED"), ("aaaa0002", "PAUSED")])
+    results = table(exp, [("aaaa0001", "TERMINATED", 3.0, 2.1), ("aaaa0002", "PAUSED", 1.0, 3.0),
+                          ("bbbb0001", "RUNNING", 1.0, 3.4), ("bbbb0002", "PENDING", "", ""),
+                          ("bbbb0003", "PAUSED", 1.0, 3.9)])
+    state_before = state.read_bytes()
+    logged = []
+
+    assert reconcile_with_table(exp, log=logged.append) == []  # nothing changed in Ray's state
+
+    assert state.read_bytes() == state_before
+    assert states(results) == {"aaaa0001": "TERMINATED", "aaaa0002": "PAUSED", "bbbb0001": "LOST",
+                               "bbbb0002": "LOST", "bbbb0003": "LOST"}
+    df = read_table(results).set_index("trial_id")
+    assert df.loc["bbbb0001", "val_loss"] == 3.4 and df.loc["aaaa0001", "val_loss"] == 2.1  # the rest kept
+    assert len(logged) == 1 and "3 trial(s)" in logged[0] and "LOST" in logged[0]
+
+    assert reconcile_with_table(exp, log=logged.append) == [] and len(logged) == 1  # LOST stays LOST, once said
+
+
+def test_error_trials_are_left_alone(tmp_path):
+    exp = tmp_path / "sweep"
+    # Ray says ERROR, the table TERMINATED: an errored trial is not made finished
+    state = ray_state(exp, [("aaaa0001", "ERROR"), ("aaaa0002", "PAUSED")])
+    # a table ERROR (or finished) trial Ray never recorded is not LOST: it is not coming back either way
+    results = table(exp, [("aaaa0001", "TERMINATED", 3.0, 2.0), ("aaaa0002", "ERROR", 1.0, 3.0),
+                          ("cccc0001", "ERROR", 1.0, 9.0), ("cccc0002", "TERMINATED", 3.0, 2.5)])
+    state_before, table_before = state.read_bytes(), results.read_bytes()
+
+    assert reconcile_with_table(exp, log=lambda m: None) == []
+
+    assert statuses(state) == {"aaaa0001": "ERROR", "aaaa0002": "PAUSED"}  # a table ERROR does not touch Ray's
+    assert state.read_bytes() == state_before and results.read_bytes() == table_before
+
+
+def test_numeric_looking_trial_ids_are_matched_as_strings(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("12345678", "PAUSED"), ("1e345678", "PAUSED"), ("00000042", "PAUSED")])
+    table(exp, [("12345678", "TERMINATED", 3.0, 2.0), ("1e345678", "TERMINATED", 3.0, 2.2),
+                ("00000042", "TERMINATED", 3.0, 2.4)])
+    assert sorted(reconcile_with_table(exp, log=lambda m: None)) == ["00000042", "12345678", "1e345678"]
+    assert set(statuses(state).values()) == {"TERMINATED"}
+    assert states(exp / "results.csv") == {"12345678": "TERMINATED", "1e345678": "TERMINATED",
+                                           "00000042": "TERMINATED"}  # none taken for LOST
+
+
+def test_only_the_latest_state_file_is_reconciled(tmp_path):
+    exp = tmp_path / "sweep"
+    old = ray_state(exp, [("aaaa0001", "PAUSED")], name="experiment_state-2029-12-31_23-59-59.json")
+    new = ray_state(exp, [("aaaa0001", "PAUSED")])
+    old_bytes = old.read_bytes()
+    table(exp, [("aaaa0001", "TERMINATED", 3.0, 2.0)])
+    assert reconcile_with_table(exp, log=lambda m: None) == ["aaaa0001"]
+    assert statuses(new) == {"aaaa0001": "TERMINATED"} and old.read_bytes() == old_bytes
+
+
+def test_without_a_table_nothing_changes(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED")])
+    before = state.read_bytes()
+    assert reconcile_with_table(exp, log=pytest.fail) == []
+    assert state.read_bytes() == before and sorted(p.name for p in exp.iterdir()) == [STATE_NAME]
+
+
+def test_without_a_ray_state_nothing_changes(tmp_path):
+    exp = tmp_path / "sweep"
+    results = table(exp, [("aaaa0001", "TERMINATED", 3.0, 2.0), ("aaaa0002", "RUNNING", 1.0, 3.0)])
+    before = results.read_bytes()
+    assert reconcile_with_table(exp, log=pytest.fail) == []  # no state: no trial is declared LOST either
+    assert results.read_bytes() == before and sorted(p.name for p in exp.iterdir()) == ["results.csv"]
+
+
+def test_the_legacy_fixture_state_is_brought_up_to_its_table(tmp_path):
+    # babysweep 0.1's folder: Ray's last stored state still has two trials PAUSED that the table shows finished
+    exp = tmp_path / "legacy"
+    shutil.copytree(FIXTURE / "legacy", exp)
+    state = next(exp.glob("experiment_state-*.json"))
+    assert statuses(state) == {"27410418": "PAUSED", "1503e236": "TERMINATED", "0ad21f93": "TERMINATED",
+                               "5fb92ac8": "PAUSED"}
+    results_before = (exp / "results.csv").read_bytes()
+
+    assert reconcile_with_table(exp, log=lambda m: None) == ["27410418", "5fb92ac8"]
+    assert set(statuses(state).values()) == {"TERMINATED"}
+    assert (exp / "results.csv").read_bytes() == results_before
+    assert reconcile_with_table(exp, log=pytest.fail) == []  # a second call finds nothing to do
