@@ -163,14 +163,20 @@ def _default_device():
 
 
 def load_model(checkpoint, device=None):
-    """(model, tokenizer) of a Hugging Face folder, the model in eval mode on `device` (default: CUDA when
-    available). BlimpError when the folder is missing, cannot be loaded, or its tokenizer has no BOS token."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(model, tokenizer) of a model folder, the model in eval mode on `device` (default: CUDA when available): a
+    Hugging Face folder, a trial's checkpoint holding one (hf/), or a pretraining checkpoint taken at any report
+    (its config.json, tokenizer and trainer_state.pt). BlimpError when the folder is missing, cannot be loaded,
+    or its tokenizer has no BOS token."""
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from trainables.model import load_trained_model
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise BlimpError(f"{checkpoint}: no such checkpoint folder")
+    if (checkpoint / "hf" / "config.json").is_file():
+        checkpoint = checkpoint / "hf"
     if not (checkpoint / "config.json").is_file():
         raise BlimpError(f"{checkpoint}: not a Hugging Face model folder (no config.json)")
     hf_logging.disable_progress_bar()
@@ -182,9 +188,11 @@ def load_model(checkpoint, device=None):
         raise BlimpError(f"{checkpoint}: the tokenizer has no BOS token; minimal-pair scoring prepends one to "
                          f"every sentence")
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(checkpoint))
+        model = load_trained_model(checkpoint)
     except Exception as e:
-        raise BlimpError(f"{checkpoint}: cannot load the model: {e}") from None
+        raise BlimpError(f"{checkpoint}: cannot load the model: {_one_line(e)}") from None
+    if model is None:
+        raise BlimpError(f"{checkpoint}: holds no model weights (no model.safetensors or trainer_state.pt)")
     vocab = getattr(model.config, "vocab_size", None)
     if vocab is not None and len(tokenizer) > vocab:
         raise BlimpError(f"{checkpoint}: the tokenizer has {len(tokenizer)} entries but the model only {vocab}")
@@ -336,16 +344,16 @@ def score_suite(model, tokenizer, suite, batch_size=64, device=None, progress=Fa
 
 
 def score_checkpoint(checkpoint, blimp_dir, supplement_dir=None, batch_size=64, device=None, limit=None,
-                     strict=False, progress=False) -> dict:
+                     strict=False, progress=False, loaded=None) -> dict:
     """The BLiMP columns of one checkpoint, flat, named as the results table names them:
     {"blimp_filtered": score, "blimp_supplement": score or None, "blimp/<UID>": accuracy, ...,
      "supplement/<task>": accuracy, ..., "warnings": [...]}. Scores are means of per-paradigm accuracies
     (CONVENTION); ties count as wrong (TIE_RULE). The pair files are read before the model is loaded, so
-    bad input fails fast."""
+    bad input fails fast (unless the caller passes the model it `loaded` already)."""
     suites = {"blimp": load_suite(blimp_dir, strict=strict, limit=limit)}
     if supplement_dir is not None:
         suites["supplement"] = load_suite(supplement_dir, strict=strict, limit=limit)
-    model, tokenizer = load_model(checkpoint, device)
+    model, tokenizer = loaded or load_model(checkpoint, device)  # loaded: (model, tokenizer) already on device
     out = {"blimp_filtered": None, "blimp_supplement": None}
     warnings = []
     for prefix, (suite, w) in suites.items():

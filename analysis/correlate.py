@@ -108,6 +108,19 @@ def _some(columns, k=8) -> str:
 
 # ---------------------------------------------------------------------------------------------------- filters
 
+def scored_validation_loss(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """x is the validation loss of the model each score comes from: evaluation records it as scored_val_loss (the
+    report its checkpoint was taken at: the last, or the best with --keep best); rows without it keep val_loss."""
+    if not has_values(df, "scored_val_loss"):
+        return df, []
+    out = df.copy()
+    scored = pd.to_numeric(out["scored_val_loss"], errors="coerce")
+    differ = int((scored.notna() & (scored != pd.to_numeric(out["val_loss"], errors="coerce"))).sum())
+    out["val_loss"] = scored.where(scored.notna(), out["val_loss"])
+    return out, [f"validation loss: that of the checkpoint each score comes from (scored_val_loss; differs from "
+                 f"the last report's for {differ} trial(s))"]
+
+
 def select_trials(df: pd.DataFrame, max_budget_only=False, drop_diverged=True) -> tuple[pd.DataFrame, list[str]]:
     """The trials to analyse, and notes saying what was filtered and how many rows.
 

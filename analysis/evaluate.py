@@ -1,5 +1,11 @@
-"""`babysweep evaluate`: BLiMP scores for every finished trial of a sweep, computed as Ray tasks on the
-sweep's own cluster and GPUs, written into the sweep's results table.
+"""`babysweep evaluate`: BLiMP scores and the test loss of every trial's model, where the trial stopped (or at its
+best validation loss, for a sweep launched with --keep best), computed as Ray tasks on the sweep's own cluster and
+GPUs, written into the sweep's results table. The paper's Fig. 2 has "every model from the hyperparameter sweep",
+trials stopped early included; --finished-only keeps those that completed their schedule.
+
+Each score says where it comes from: scored_epoch and scored_val_loss (the report the checkpoint was taken at),
+and test_loss is that model's (it replaces the trainable's own, which exists only for trials that completed).
+A checkpoint that no longer exists (pruned, or the storage moved) gets a note in eval_note, not a score.
 
 Scores are kept in <experiment>/evaluation.csv (one row per scored checkpoint) and merged into results.csv
 by trial_id; the sweep's own table writer merges the same file, so evaluating a sweep that is still running
@@ -15,18 +21,24 @@ from sweep.experiment import DEFAULT_STORAGE, load_experiment
 from sweep.table import merge_evaluation, read_table, write_table
 from sweep.runtime import ray_session
 
-from .blimp import load_suite, score_checkpoint
+from .blimp import BlimpError, load_model, load_suite, score_checkpoint
 
 
-def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame) -> list[tuple[str, str]]:
-    """(trial_id, checkpoint) of finished trials whose final checkpoint has no score yet."""
+def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None) -> list[tuple[str, str]]:
+    """(trial_id, checkpoint) of the trials (those in `only`, when given) whose checkpoint has no score yet;
+    diverged trials have no model worth scoring."""
     have = set(zip(done["trial_id"].astype(str), done["checkpoint"].astype(str))) if len(done) else set()
     rows = table[table["checkpoint"].notna()] if "checkpoint" in table else table.iloc[:0]
+    if "diverged" in rows:
+        rows = rows[~rows["diverged"].astype(bool)]
+    if only is not None:
+        rows = rows[rows["trial_id"].isin(set(only))]
     return [(str(t), str(c)) for t, c in zip(rows["trial_id"], rows["checkpoint"]) if (str(t), str(c)) not in have]
 
 
 def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE, address=None, cpus_per_task=1.0,
-                   gpus_per_task=0.0, batch_size=64, limit=None, strict=False, log=print) -> pd.DataFrame:
+                   gpus_per_task=0.0, batch_size=64, limit=None, strict=False, finished_only=False,
+                   log=print) -> pd.DataFrame:
     import ray
 
     exp = load_experiment(name, storage)
@@ -39,8 +51,10 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
     table = exp.table
     eval_path = exp.evaluation_path
     done = read_table(eval_path) if eval_path.exists() else pd.DataFrame(columns=["trial_id", "checkpoint"])
-    todo = pending_checkpoints(table, done)
-    log(f"{len(todo)} checkpoint(s) to score, {len(done)} already scored")
+    only = exp.complete_trials()[0]["trial_id"] if finished_only else None
+    todo = pending_checkpoints(table, done, only)
+    log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
+        f"), {len(done)} already scored")
     if not todo:
         return done
 
@@ -56,7 +70,9 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
             scores = ray.get(ready[0])
             if "error" in scores:
                 log(f"warning: trial {tid}: {scores['error']}")
-                continue
+                if not scores.get("note"):
+                    continue
+                scores = {"eval_note": scores["error"]}
             row = {"trial_id": tid, "checkpoint": ckpt, **scores}
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             write_table(done, eval_path)
@@ -67,20 +83,62 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
 
 
 def score_task(checkpoint, blimp_dir, supplement_dir, batch_size, limit, strict, cpus=1.0):
-    """One Ray task: score one checkpoint. Errors come back as data, so one bad checkpoint does not stop the rest."""
+    """One Ray task: score one checkpoint. Errors come back as data, so one bad checkpoint does not stop the rest;
+    a checkpoint that is gone comes back as a note for the table."""
     import torch
 
-    from .blimp import BlimpError
-
     torch.set_num_threads(max(1, int(cpus)))  # more threads than the task's CPUs slows every task down
-
+    if not Path(checkpoint).exists():
+        return {"error": f"{checkpoint}: the checkpoint no longer exists (pruned, or its storage moved): not scored",
+                "note": True}
     try:
+        loaded = load_model(checkpoint)
         scores = score_checkpoint(checkpoint, blimp_dir, supplement_dir, batch_size=batch_size, limit=limit,
-                                  strict=strict)
+                                  strict=strict, loaded=loaded)
     except BlimpError as e:
         return {"error": str(e)}
     scores.pop("warnings", None)
-    return scores
+    return {**where_scored(checkpoint, loaded[0]), **scores}
+
+
+def where_scored(checkpoint, model) -> dict:
+    """scored_epoch and scored_val_loss (the report the checkpoint was taken at, from its babysweep.json) and the
+    model's test_loss on its prepared folder's test split (when the folder is there and has one)."""
+    import json
+
+    about_path = Path(checkpoint) / "babysweep.json"
+    if not about_path.is_file():
+        return {}
+    about = json.loads(about_path.read_text())
+    metrics = about.get("metrics", {})
+    out = {"scored_epoch": metrics.get("epoch"), "scored_val_loss": metrics.get("val_loss")}
+    test_loss = test_loss_of(model, about)
+    if test_loss is not None:
+        out["test_loss"] = test_loss
+    return out
+
+
+def test_loss_of(model, about) -> float | None:
+    """Mean next-token cross-entropy on the test split of the prepared folder the model was trained on, in float32
+    on the model's device; None without that folder or without a test split."""
+    from contextlib import nullcontext
+
+    from trainables.data.prepared import open_prepared
+    from trainables.errors import DataError
+    from trainables.pretrain import mean_loss
+
+    data, config = about.get("data"), about.get("config") or {}
+    if not data:
+        return None
+    try:
+        prepared = open_prepared(data, about.get("tokenizer_sha256"))
+    except DataError:
+        return None
+    if "test" not in prepared.splits:
+        return None
+    seq_length = int(config.get("seq_length") or prepared.meta["seq_length"])
+    return mean_loss(model, prepared.tokens("test"), seq_length, int(config.get("eval_batch_size") or 32),
+                     next(model.parameters()).device, nullcontext)
 
 
 def merge_into_results(table_path: Path, evaluation_path: Path):

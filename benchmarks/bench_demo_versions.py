@@ -11,12 +11,12 @@ the summed times. A figure, not a test: these machines are noisy.
 """
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from earlier_commit import earlier_commit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,11 +40,7 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="A B B A rounds (default 1)")
     args = p.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="bench-demo-"))
-    old = root / "old-code"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), args.against], check=True,
-                   capture_output=True)
-    try:
+    with earlier_commit(args.against, "bench-demo-") as (root, old):
         times = {"A": [], "B": []}
         for _ in range(args.rounds):
             for label in "ABBA":
@@ -56,9 +52,6 @@ def main():
         a, b = sum(times["A"]), sum(times["B"])
         print(f"\ndemo, {args.samples} trials: A {a / len(times['A']):.1f} s, B {b / len(times['B']):.1f} s on "
               f"average; B / A = {b / a:.3f}")
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -361,13 +361,18 @@ class SearchSpace:
 # Loading
 
 
-def bundled_spaces() -> list[str]:
-    """Names of the spaces shipped in search_spaces/, e.g. 'tiny_demo', 'superglue/boolq'."""
-    return sorted(p.relative_to(SPACES_DIR).with_suffix("").as_posix() for p in SPACES_DIR.rglob("*.yaml"))
+def bundled_spaces(searchable=True) -> list[str]:
+    """Names of the spaces shipped in search_spaces/, e.g. 'tiny_demo', 'superglue/boolq'; with searchable=False,
+    of the fixed configurations (files of constants alone), e.g. 'teacher_table2'."""
+    return sorted(p.relative_to(SPACES_DIR).with_suffix("").as_posix() for p in SPACES_DIR.rglob("*.yaml")
+                  if bool((yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader) or {}).get("parameters"))
+                  == searchable)
 
 
-def load_space(path) -> SearchSpace:
-    """Read and check a search-space YAML file. `path` is a file, or the name of a bundled space ('tiny_demo')."""
+def load_space(path, searchable=True) -> SearchSpace:
+    """Read and check a search-space YAML file. `path` is a file, or the name of a bundled space ('tiny_demo').
+    With searchable=False, a file of constants alone is accepted: a fixed configuration such as the paper's
+    teacher (teacher_table2.yaml), for `babysweep train` and `rerun --baseline`."""
     path = Path(path)
     if not path.exists() and path.suffix == "" and (SPACES_DIR / f"{path}.yaml").exists():
         path = SPACES_DIR / f"{path}.yaml"
@@ -412,8 +417,8 @@ def load_space(path) -> SearchSpace:
     constants = doc.get("constants") or {}
     if not isinstance(constants, dict):
         raise _error(path, "constants", f"must be a mapping of name: value (got {constants!r})")
-    parameters = doc.get("parameters")
-    if not isinstance(parameters, dict) or not parameters:
+    parameters = doc.get("parameters") or ({} if not searchable else None)
+    if not isinstance(parameters, dict) or (searchable and not parameters):
         raise _error(path, "parameters", "must be a non-empty mapping of name: prior")
 
     for what, keys in (("constant", constants), ("parameter", parameters)):
@@ -430,7 +435,7 @@ def load_space(path) -> SearchSpace:
             params[key] = _parse_prior(path, key, spec)
         else:
             constants[key] = spec  # a plain value: a constant
-    if not params:
+    if not params and searchable:
         raise _error(path, "parameters", "nothing to search: every parameter is a constant")
     space = SearchSpace(path=path, name=name, trainable=trainable, metric=metric, mode=mode,
                         budget_max=b_max, budget_min=b_min, constants=constants, params=params)

@@ -5,6 +5,7 @@ experiment state: the table never claims a trial finished before Ray could resto
 driver killed at any moment is resumed without re-running what the table shows as done."""
 import csv
 import functools
+import json
 import math
 import time
 from pathlib import Path
@@ -25,8 +26,9 @@ class ResultsTable(Callback):
     Ray pickles it into tuner.pkl (as sweep.results.ResultsTable) and restores it on resume, also from folders
     written by earlier versions: keep its module, name and attributes."""
 
-    def __init__(self, experiment_dir, to_config, gpus_per_trial=0.0, extra_columns=None):
+    def __init__(self, experiment_dir, to_config, gpus_per_trial=0.0, extra_columns=None, keep="last"):
         self.experiment_dir = str(experiment_dir)
+        self.keep = keep  # which checkpoint the `checkpoint` column names: the trial's "last" or its "best" val_loss
         self.to_config = to_config  # maps a trial's (searcher) config to the trainable's arguments
         self.gpus_per_trial = gpus_per_trial
         self.extra_columns = extra_columns or {}  # {trial config key: column}, e.g. rerun links
@@ -97,10 +99,21 @@ class ResultsTable(Callback):
         self.dirty = True
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        hf = Path(checkpoint.path) / "hf"
-        if hf.is_dir():  # only the final checkpoint holds the Hugging Face model
-            self.row(trial)["checkpoint"] = str(hf)
-            self.dirty = True
+        # The model to score where the trial stands: the final checkpoint's Hugging Face folder, or any pretraining
+        # checkpoint (it holds config.json, the tokenizer and the weights); babysweep.json says at which report
+        path = Path(checkpoint.path)
+        model = path / "hf" if (path / "hf").is_dir() else path if (path / "config.json").is_file() else None
+        if model is None:
+            return
+        about = model / "babysweep.json"
+        metrics = json.loads(about.read_text()).get("metrics", {}) if about.is_file() else {}
+        row = self.row(trial)
+        val_loss = metrics.get("val_loss")
+        if getattr(self, "keep", "last") == "best" and "checkpoint" in row and not (
+                val_loss is not None and val_loss <= row.get("checkpoint_val_loss", math.inf)):
+            return
+        row.update(checkpoint=str(model), checkpoint_epoch=metrics.get("epoch"), checkpoint_val_loss=val_loss)
+        self.dirty = True
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.row(trial)["state"] = "TERMINATED"

@@ -22,6 +22,7 @@ class TunerParts:
     scheduler: object = None
     num_samples: int = 1
     tune_options: dict = field(default_factory=dict)  # further tune.TuneConfig arguments
+    keep_best_by: str | None = None  # keep the best checkpoint by this metric (min), besides the latest
 
 
 def check_address(address: str):
@@ -101,7 +102,10 @@ def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=Fa
             run_config=tune.RunConfig(
                 name=exp.name, storage_path=str(exp.parent), verbose=verbose, callbacks=parts.callbacks,
                 # the latest checkpoint resumes a paused trial; the final one holds the model
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
+                    checkpoint_score_order="min") if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
                 failure_config=tune.FailureConfig(max_failures=0)),
         )
     try:

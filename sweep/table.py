@@ -1,8 +1,9 @@
 """The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files.
 
     <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
-                                 checkpoint (the final Hugging Face folder), config/<name> per hyperparameter,
-                                 then what later steps add (blimp_*, source_trial_id, ...)
+                                 checkpoint (the model to score: the trial's last or best checkpoint, see --keep),
+                                 checkpoint_epoch, checkpoint_val_loss, config/<name> per hyperparameter,
+                                 then what later steps add (scored_epoch, blimp_*, source_trial_id, ...)
     <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves)
     <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), merged into results.csv
 
@@ -22,7 +23,8 @@ from trainables.files import write_csv
 
 TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
 FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
-                 "checkpoint", "diverged", "tokens_per_s", "mfu", "started_at"]
+                 "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "diverged", "tokens_per_s", "mfu",
+                 "started_at"]
 HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
 ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
 FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
@@ -64,10 +66,14 @@ def order_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def merge_evaluation(df: pd.DataFrame, evaluation_path) -> pd.DataFrame:
-    """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id."""
+    """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id. A column both have
+    (test_loss: the scored model's) takes evaluation's value where it has one and keeps the table's elsewhere."""
     path = Path(evaluation_path)
     if not path.exists():
         return df
     scores = read_table(path).drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
-    base = df.drop(columns=[c for c in scores.columns if c != "trial_id" and c in df.columns])
-    return order_columns(base.merge(scores, on="trial_id", how="left"))
+    shared = [c for c in scores.columns if c != "trial_id" and c in df.columns]
+    merged = df.drop(columns=shared).merge(scores, on="trial_id", how="left")
+    for column in shared:
+        merged[column] = merged[column].where(merged[column].notna(), df[column].to_numpy())
+    return order_columns(merged)

@@ -26,15 +26,24 @@ def test_rerun_top2_two_seeds_and_stability(small_sweep, capsys):
     source = read_table(small_sweep / "small" / "results.csv")
     rerun = read_table(exp / "results.csv")
     assert len(rerun) == 6 and set(rerun["state"]) == {"TERMINATED"}
-    assert (rerun["epoch"] == 3).all() and rerun["test_loss"].notna().all()  # full budget, no early stopping
-    assert sorted(set(rerun["seed"])) == [1000, 1001] and 0 in set(source["seed"])
+    assert rerun["test_loss"].notna().all()  # full budget, no early stopping: 3 epochs, 8 for the paper's teacher
+    assert (rerun.loc[rerun["source_trial_id"] != "baseline", "epoch"] == 3).all()
+    assert (rerun.loc[rerun["source_trial_id"] == "baseline", "epoch"] == 8).all()
+    # seeds: each sweep trial its own initialisation on one data order; a re-run changes the initialisation only
+    assert source["seed"].nunique() == len(source) and set(source["config/data_seed"]) == {0}
+    assert sorted(set(rerun["seed"])) == [1000, 1001] and set(rerun["config/data_seed"]) == {0}
     finished = source[(source["state"] == "TERMINATED") & (source["epoch"] == 3)].sort_values("val_loss")
     top2 = finished["trial_id"].head(2).tolist()
     assert set(rerun["source_trial_id"]) == set(top2) | {"baseline"}
     for tid in top2:  # same configuration as the source trial, only the seed differs
         src = source.set_index("trial_id").loc[tid]
+        assert src["seed"] not in (1000, 1001)
         for _, row in rerun[rerun["source_trial_id"] == tid].iterrows():
             assert row["config/lr"] == pytest.approx(src["config/lr"]) and row["config/batch_size"] == src["config/batch_size"]
+    teacher = rerun[rerun["source_trial_id"] == "baseline"].iloc[0]  # paper Table 2 on the sweep's tiny model
+    assert (teacher["config/lr"], teacher["config/batch_size"], teacher["config/weight_decay"],
+            teacher["config/lr_scheduler_type"], teacher["config/num_warmup_steps"], teacher["config/preset"]) == \
+        (7e-4, 128, 5.0, "cosine", 600, "tiny")
     markdown, paths = stability_report(source, rerun, exp / "analysis")
     table = pd.read_csv(paths["stability.csv"])
     assert set(table["source_trial_id"]) == set(top2) | {"baseline"}
@@ -90,6 +99,8 @@ def test_rerun_bad_inputs(small_sweep, capsys):
     assert code == 2 and "no sweep named 'nosuch'" in lines[0]
     code, lines = err("rerun", "small", "--seeds", 1, "--storage", small_sweep)
     assert code == 2 and "--seeds 1: at least 2 seeds" in lines[0]
+    code, lines = err("rerun", "small", "--reseed", "weights", "--storage", small_sweep)
+    assert code == 2 and "--reseed weights: must be one of init, data, both" in lines[0]
     code, lines = err("rerun", "small", "--trials", "deadbeef", "--storage", small_sweep)
     assert code == 2 and "--trials deadbeef: no such trial" in lines[0]
     source = read_table(small_sweep / "small" / "results.csv")

@@ -10,7 +10,8 @@ from scipy import stats
 
 from search_spaces.loader import SPACES_DIR, SearchSpace, SpaceError, bundled_spaces, load_space
 
-SPACE_FILES = sorted(SPACES_DIR.rglob("*.yaml"))  # new files (e.g. superglue/*.yaml) are picked up on their own
+# new files (e.g. superglue/*.yaml) are picked up on their own; fixed configurations (constants alone) apart
+SPACE_FILES = sorted(SPACES_DIR / f"{name}.yaml" for name in bundled_spaces())
 N = 10_000
 
 
@@ -35,6 +36,19 @@ def test_bundled_files_are_found():
     names = bundled_spaces()
     assert "teacher_pretraining" in names and "tiny_demo" in names
     assert len(SPACE_FILES) == len(names)
+    assert bundled_spaces(searchable=False) == ["teacher_table2"]
+    assert len(names) + 1 == len(list(SPACES_DIR.rglob("*.yaml")))
+
+
+def test_the_paper_teacher_is_a_fixed_configuration_of_table2():
+    teacher = load_space(SPACES_DIR / "teacher_table2.yaml", searchable=False)
+    assert teacher.params == {}
+    assert {k: teacher.centre()[k] for k in ("lr", "num_epochs", "batch_size", "weight_decay", "lr_scheduler_type",
+                                             "num_warmup_steps", "attention_dropout")} == \
+        {"lr": 7e-4, "num_epochs": 8, "batch_size": 128, "weight_decay": 5.0, "lr_scheduler_type": "cosine",
+         "num_warmup_steps": 600, "attention_dropout": 0.0}
+    with pytest.raises(SpaceError, match="teacher_table2.yaml: parameters: must be a non-empty mapping"):
+        load_space(SPACES_DIR / "teacher_table2.yaml")
 
 
 def _close(got, want, what):

@@ -204,10 +204,23 @@ def test_plan_runs_new_seeds_skip_the_sweeps_and_the_baseline_is_added(sweep_tab
         ("t0000003", 1001), ("t0000003", 1003), ("t0000003", 1004),
         (BASELINE, 1001), (BASELINE, 1003), (BASELINE, 1004)]
     first = runs[0]
-    assert first == {"num_epochs": 3, "lr": 0.002, "batch_size": 32, "seed": 1001, "preset": "tiny",
-                     "source_trial_id": "t0000002"}  # the sweep's seed 0 replaced by the new one
+    assert first == {"num_epochs": 3, "lr": 0.002, "batch_size": 32, "seed": 1001, "data_seed": 0, "preset": "tiny",
+                     "source_trial_id": "t0000002"}  # a new initialisation on the sweep's data order (seed 0)
     assert type(first["batch_size"]) is int and type(first["num_epochs"]) is int and type(first["lr"]) is float
-    assert runs[-1] == {"lr": 0.003, "seed": 1004, "source_trial_id": BASELINE}
+    assert runs[-1] == {"lr": 0.003, "seed": 1004, "data_seed": 0, "source_trial_id": BASELINE}
+
+
+@pytest.mark.parametrize("reseed, seed, data_seed", [("init", 1000, 5), ("data", 77, 1000), ("both", 1000, 1000)])
+def test_plan_runs_reseed_says_what_a_new_seed_changes(reseed, seed, data_seed):
+    row = pd.Series({"trial_id": "t1", "config/lr": 0.002, "config/seed": 77, "config/data_seed": 5})
+    runs, _ = plan_runs([row], seeds=2, original_seeds={77, 5}, reseed=reseed)
+    assert (runs[0]["seed"], runs[0]["data_seed"]) == (seed, data_seed)
+
+
+def test_plan_runs_for_a_trainable_with_one_seed():
+    row = pd.Series({"trial_id": "t1", "config/lr": 0.002, "config/seed": 77})
+    runs, _ = plan_runs([row], seeds=2, original_seeds={77}, data_seed=False)
+    assert [r["seed"] for r in runs] == [1000, 1001] and "data_seed" not in runs[0]
 
 
 def test_plan_runs_without_baseline(sweep_table):

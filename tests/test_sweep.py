@@ -151,6 +151,8 @@ def test_bad_launch_inputs(tiny_data, tmp_path, capsys):
         (["--trainable", "nosuch"], "--trainable nosuch: unknown trainable"),
         (["--trainable", "nosuch_pkg.mod:fn"], "--trainable nosuch_pkg.mod:fn: cannot import nosuch_pkg.mod"),
         (["--algo", "grid"], "--algo grid: unknown algorithm"),
+        (["--keep", "worst"], "--keep worst: must be one of last, best"),
+        (["--seeding", "sometimes"], "--seeding sometimes: must be one of per_trial, fixed"),
         (["--storage", not_dir / "sub"], "not writable"),
         (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: cannot reach a Ray head there"),
     ]

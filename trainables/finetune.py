@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import glue, loop
 from .errors import ConfigError
+from .model import WEIGHT_FILES
 from .reporting import Reporter, default_reporter
 
 HYPERPARAMETERS = dict(
@@ -69,9 +70,12 @@ def load_pretrained(checkpoint, num_labels: int):
     from transformers.utils import logging as hf_logging
 
     folder = Path(checkpoint)
+    hint = " (the Hugging Face model is in its hf/ subfolder)" if (folder / "hf" / "config.json").is_file() else ""
     if not (folder / "config.json").is_file():
-        hint = " (the Hugging Face model is in its hf/ subfolder)" if (folder / "hf" / "config.json").is_file() else ""
         raise ConfigError(f"checkpoint: {folder} is not a Hugging Face model folder (no config.json){hint}")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        # a pretraining checkpoint holds config.json for scoring, its weights in trainer_state.pt
+        raise ConfigError(f"checkpoint: {folder} is not a Hugging Face model folder (no weights file){hint}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as e:

@@ -221,17 +221,23 @@ def save_hf_model(folder: Path, model, tokenizer, about: dict):
 
 
 def report_budget_point(reporter, metrics: dict, progress: Progress, model, optimizer, scheduler, *, tokenizer,
-                        about: dict, model_in_checkpoint=True, output_dir=None) -> bool:
+                        about: dict, model_in_checkpoint=True, scorable=False, output_dir=None) -> bool:
     """Report `metrics` with a checkpoint. At the last point of a run that has not diverged, the model in Hugging
     Face format goes into the checkpoint (hf/, when model_in_checkpoint) and into output_dir (when given), with
-    `about` and the metrics in its babysweep.json. Returns True when the run stops here: its last point, or
-    diverged (no point training on from NaN weights)."""
+    `about` and the metrics in its babysweep.json. With `scorable`, every checkpoint also holds the model's
+    config.json, the tokenizer and babysweep.json, so the model of any report can be scored where the trial
+    stopped (model.load_trained reads it, the weights coming from trainer_state.pt). Returns True when the run
+    stops here: its last point, or diverged (no point training on from NaN weights)."""
     metrics["wall_s"] = progress.wall_s
     metrics["gpu_s"] = progress.wall_s if next(model.parameters()).is_cuda else 0.0
+    about = dict(about, metrics=metrics)
     with scratch_folder() as folder:
         save_checkpoint(folder, model, optimizer, scheduler, progress.state())
+        if scorable:
+            model.config.to_json_file(folder / "config.json")
+            tokenizer.save_pretrained(folder)
+            write_json(folder / "babysweep.json", about, default=str)
         if progress.at_last_point and not metrics["diverged"]:
-            about = dict(about, metrics=metrics)
             if model_in_checkpoint:
                 save_hf_model(folder / "hf", model, tokenizer, about)
             if output_dir:

@@ -13,6 +13,8 @@ PRESETS = {
     "tiny": dict(vocab_size=2_000, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                  hidden_size=64, intermediate_size=256, tie_word_embeddings=True),
 }
+# The weights file of a Hugging Face folder (a pretraining checkpoint keeps its weights in trainer_state.pt)
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 # LlamaConfig fields a config may override on top of a preset
 MODEL_FIELDS = {"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
                 "intermediate_size", "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range"}
@@ -75,3 +77,23 @@ def peak_flops(device) -> float | None:
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def load_trained_model(folder):
+    """The causal LM saved in `folder`: a Hugging Face folder (its weights file), or a pretraining checkpoint that
+    holds config.json and trainer_state.pt (the weights of the report it was taken at: loop.report_budget_point
+    with scorable). Loaded on the CPU; None when the folder holds neither."""
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = Path(folder)
+    if any((folder / name).is_file() for name in WEIGHT_FILES):
+        return AutoModelForCausalLM.from_pretrained(str(folder))
+    if (folder / "trainer_state.pt").is_file() and (folder / "config.json").is_file():
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)))
+        saved = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        return model
+    return None

@@ -26,6 +26,8 @@ HYPERPARAMETERS = dict(
     one_minus_adam_beta2=1e-3, adam_epsilon=1e-8, weight_decay=5.0, max_grad_norm=1.0, batch_size=128,
     num_epochs=8, attention_dropout=0.0, seed=0,
 )
+# seed: the model's initialisation; data_seed: the order of the training blocks (default: seed). A sweep gives each
+# trial its own seed on one data order, as the paper's runs; a re-run changes the initialisation only.
 # How to run, not what to learn
 SETTINGS = dict(
     data=None,                  # the prepared folder (babysweep data prepare)
@@ -37,6 +39,7 @@ SETTINGS = dict(
     compile=False,              # torch.compile on GPU
     num_threads=None,           # CPU threads; default: the CPUs Ray gave the trial, else all
     peak_flops=None,            # for mfu on an accelerator not in trainables.model.PEAK_BF16_FLOPS
+    data_seed=None,             # the data order's seed (default: seed)
     output_dir=None,            # where the final Hugging Face model goes outside a sweep
 )
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS) | MODEL_FIELDS
@@ -73,6 +76,7 @@ def pretrain(config: dict, reporter: Reporter | None = None) -> None:
     reporter = default_reporter() if reporter is None else reporter
     device, autocast = loop.setup_device(cfg["num_threads"] or reporter.cpus())
     seed = int(cfg["seed"])
+    data_seed = seed if cfg["data_seed"] is None else int(cfg["data_seed"])
 
     # data and model
     data = open_prepared(cfg["data"])
@@ -105,7 +109,7 @@ def pretrain(config: dict, reporter: Reporter | None = None) -> None:
             return train_model(input_ids=x, labels=x).loss
 
     def block_order(epoch):
-        return train_block_starts(len(train_tokens), L, epoch, seed)
+        return train_block_starts(len(train_tokens), L, epoch, data_seed)
 
     eval_batch_size = int(cfg["eval_batch_size"])
     flops = flops_per_token(mconf, L)
@@ -136,5 +140,5 @@ def pretrain(config: dict, reporter: Reporter | None = None) -> None:
             metrics["test_loss"] = mean_loss(model, data.tokens("test"), L, eval_batch_size, device, autocast)
         progress.wall_s += time.perf_counter() - t_eval
         if loop.report_budget_point(reporter, metrics, progress, model, optimizer, scheduler,
-                                    tokenizer=tokenizer, about=about, output_dir=cfg["output_dir"]):
+                                    tokenizer=tokenizer, about=about, scorable=True, output_dir=cfg["output_dir"]):
             return

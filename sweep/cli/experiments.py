@@ -21,7 +21,7 @@ def cmd_launch(args):
                      max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
                      name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
-                     extra=parse_sets(args.set))
+                     keep=args.keep, seeding=args.seeding, extra=parse_sets(args.set))
     exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     print_summary(exp, args.storage)
 
@@ -61,7 +61,7 @@ def cmd_rerun(args):
     exp = launch_rerun(args.name, top_k=args.top_k, seeds=args.seeds, trials=args.trials, baseline=args.baseline,
                        storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,
                        gpus_per_trial=args.gpus_per_trial, address=args.address,
-                       overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+                       overwrite=args.overwrite, reseed=args.reseed, verbose=0 if args.quiet else 1,
                        log=log_to_stderr)
     print_summary(exp, args.storage)
     print(f"next: `babysweep analyze stability {args.name}{storage_flag(args.storage)}`")
@@ -73,6 +73,7 @@ def cmd_evaluate(args):
     done = evaluate_sweep(args.name, args.blimp, args.supplement, storage=args.storage, address=args.address,
                           cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
                           batch_size=args.batch_size, limit=args.limit, strict=args.strict,
+                          finished_only=args.finished_only,
                           log=log_to_stderr)
     cols = [c for c in ("trial_id", "blimp_filtered", "blimp_supplement") if c in done.columns]
     print(done[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
@@ -98,6 +99,10 @@ def register(sub):
     la.add_argument("--wandb", nargs="?", const="offline", choices=["offline", "online"],
                     help="log trials to Weights & Biases (offline unless 'online' is given)")
     la.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra value for every trial's config")
+    la.add_argument("--keep", default="last", help="the checkpoint each trial is scored at: last (default: where it "
+                                                   "stopped) or best (its best validation loss, as the paper's Trainer)")
+    la.add_argument("--seeding", default="per_trial", help="per_trial (default: each trial its own initialisation "
+                                                           "on one data order, as the paper) or fixed (the space's seed)")
     la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
     la.add_argument("--quiet", action="store_true", help="no trial table while running")
     la.set_defaults(func=cmd_launch)
@@ -130,7 +135,10 @@ def register(sub):
     rr.add_argument("--top-k", type=int, default=3, help="best K trials by final validation loss (default 3)")
     rr.add_argument("--seeds", type=int, default=3, help="new seeds per configuration (at least 2; default 3)")
     rr.add_argument("--trials", nargs="+", metavar="ID", help="re-run these trials instead of the top K")
-    rr.add_argument("--baseline", action="store_true", help="also re-train the space's centre with the same seeds")
+    rr.add_argument("--baseline", action="store_true", help="also re-train the paper's teacher (Table 2 "
+                                                           "hyperparameters, on the sweep's model) with the same seeds")
+    rr.add_argument("--reseed", default="init", help="what the new seeds change: init (default, as the paper), "
+                                                     "data (the data order) or both")
     rr.add_argument("--storage", default=DEFAULT_STORAGE)
     rr.add_argument("--rerun-name", help="experiment name (default <name>-rerun)")
     rr.add_argument("--cpus-per-trial", type=float)
@@ -140,7 +148,7 @@ def register(sub):
     rr.add_argument("--quiet", action="store_true")
     rr.set_defaults(func=cmd_rerun)
 
-    ev = sub.add_parser("evaluate", help="score every finished trial's final checkpoint on BLiMP (Ray tasks)")
+    ev = sub.add_parser("evaluate", help="score every trial's model on BLiMP, with its test loss (Ray tasks)")
     ev.add_argument("name", help="sweep (or re-run) name")
     ev.add_argument("--blimp", required=True, help="folder of BLiMP-format *.jsonl paradigms")
     ev.add_argument("--supplement", help="folder of the BabyLM supplement tasks")
@@ -151,4 +159,6 @@ def register(sub):
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--limit", type=int, help="score only the first N pairs of each paradigm (quick look)")
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
+    ev.add_argument("--finished-only", action="store_true",
+                    help="score only trials that completed their schedule (default: every trial, where it stopped)")
     ev.set_defaults(func=cmd_evaluate)

@@ -12,11 +12,11 @@ def cmd_train(args):
 
     from tqdm import tqdm
 
-    from search_spaces.loader import load_space
+    from search_spaces.loader import SPACES_DIR, load_space
     from trainables.pretrain import ACCEPTED, pretrain
     from trainables.reporting import run_local
 
-    space = load_space(args.space)
+    space = load_space(args.space or SPACES_DIR / "teacher_table2.yaml", searchable=False)
     space.check_names(ACCEPTED, "pretrain")
     config = space.centre()
     if args.preset:
@@ -55,8 +55,9 @@ def cmd_train(args):
 
 
 def register(sub):
-    t = sub.add_parser("train", help="train one configuration outside any sweep (the prior's centre by default)")
-    t.add_argument("--space", required=True, help="search-space YAML (its centre gives the configuration)")
+    t = sub.add_parser("train", help="train one configuration outside any sweep (the paper's teacher by default)")
+    t.add_argument("--space", help="search-space YAML whose centre gives the configuration, or a fixed "
+                                   "configuration (default: search_spaces/teacher_table2.yaml, paper Table 2)")
     t.add_argument("--data", required=True, help="prepared data folder (babysweep data prepare)")
     t.add_argument("--preset", help="model preset (smollm-345m, babyllama-16m, tiny)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one value (repeatable)")

@@ -22,6 +22,7 @@ from typing import ClassVar
 from ..errors import SweepError
 from ..folder import DEFAULT_STORAGE
 
+KEEP = ("last", "best")
 TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainables.finetune:finetune"}
 
 
@@ -59,6 +60,7 @@ class ExperimentSpec:
     address: str | None = None
     wandb: str | None = None                    # None, "offline" or "online"
     extra: dict = field(default_factory=dict)   # merged into every trial's config (data, checkpoint to fine-tune)
+    keep: str = "last"                          # the checkpoint each trial is scored at: its last, or best val_loss
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
@@ -95,6 +97,14 @@ class ExperimentSpec:
         """Work left once Ray's own resume has finished (the grid starts runs Ray never recorded)."""
 
     # ------------------------------------------------------------------ shared parts
+    def check_keep(self):
+        if self.keep not in KEEP:
+            raise SweepError(f"--keep {self.keep}: must be one of {', '.join(KEEP)}")
+
+    def checkpoint_parts(self) -> dict:
+        """TunerParts fields for --keep: with best, Ray keeps each trial's best checkpoint by val_loss."""
+        return {"keep_best_by": "val_loss" if self.keep == "best" else None}
+
     def check_resources(self):
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise SweepError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
@@ -109,7 +119,8 @@ class ExperimentSpec:
     def callbacks(self, exp, to_config) -> list:
         from ..results import ResultsTable
 
-        cbs = [ResultsTable(exp, to_config, self.gpus_per_trial, extra_columns={"source_trial_id": "source_trial_id"})]
+        cbs = [ResultsTable(exp, to_config, self.gpus_per_trial, extra_columns={"source_trial_id": "source_trial_id"},
+                            keep=self.keep)]
         if self.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 

@@ -38,10 +38,12 @@ class GridSpec(ExperimentSpec):
     seeds: list = field(default_factory=list)
     top_k: int | None = None
     baseline: bool = False
+    reseed: str = "init"            # what the new seeds change: init, data or both (sweep/rerun.py)
     notes: list = field(default_factory=list)
 
     def prepare(self):
         self.check_resources()
+        self.check_keep()
         self.samples = len(self.runs)
 
     def space_file(self):
@@ -56,7 +58,7 @@ class GridSpec(ExperimentSpec):
             # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
             # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit
             # concurrency instead (--cpus-per-trial, --gpus-per-trial).
-            param_space={"run": tune.grid_search(self.runs)}, num_samples=1)
+            param_space={"run": tune.grid_search(self.runs)}, num_samples=1, **self.checkpoint_parts())
 
     def missing_runs(self, exp) -> list[dict]:
         """Planned runs (source trial, seed) with no finished row in the results table."""

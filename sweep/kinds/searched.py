@@ -1,6 +1,8 @@
 """The searched sweep: a search space sampled by BOHB (TuneBOHB + HyperBandForBOHB, with babysweep's fixes in
 sweep/bohb.py), or by ASHA or random search on the same priors and budget, for comparisons."""
 import functools
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +18,30 @@ from .base import ExperimentSpec, accepted_names, resolve_trainable
 ALGOS = ("bohb", "asha", "random")
 
 
-def space_config(space_file, config):
-    """A searcher's config -> the trainable's arguments (log-normal parameters exponentiated, constants added)."""
-    return load_space(space_file).to_trainable_config(config)
+SEEDING = ("per_trial", "fixed")
 
 
-def run_trial(config, space_file, trainable_spec, extra):
+def trial_seed(sweep_seed: int, sampled: dict) -> int:
+    """A trial's initialisation seed: a hash of the sweep's seed and the configuration the searcher sampled, so
+    trials differ, and the same sweep seed (which fixes what the searcher samples) gives the same seeds."""
+    text = json.dumps([int(sweep_seed), sorted(sampled.items())], default=str)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % 2**31
+
+
+def space_config(space_file, config, sweep_seed=None):
+    """A searcher's config -> the trainable's arguments (log-normal parameters exponentiated, constants added).
+    With sweep_seed (seeding per_trial), each trial gets its own initialisation seed on the data order of the
+    space's `seed` constant (the paper's sweep: a new initialisation per run, one data order)."""
+    out = load_space(space_file).to_trainable_config(config)
+    if sweep_seed is not None:
+        out["data_seed"] = out.get("data_seed", out.get("seed", sweep_seed))
+        out["seed"] = trial_seed(sweep_seed, config)
+    return out
+
+
+def run_trial(config, space_file, trainable_spec, extra, sweep_seed=None):
     """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
-    resolve_trainable(trainable_spec)({**space_config(space_file, config), **extra})
+    resolve_trainable(trainable_spec)({**space_config(space_file, config, sweep_seed), **extra})
 
 
 @dataclass(kw_only=True)
@@ -37,6 +55,12 @@ class SweepSpec(ExperimentSpec):
     reduction_factor: float = 3.0
     seed: int = 0                    # seeds the searcher
     space_source: str | None = None  # the space file launched, as an absolute path (the folder keeps a copy)
+    seeding: str = "per_trial"       # per_trial: each trial its own initialisation seed; fixed: the space's seed
+
+    @classmethod
+    def from_record(cls, record, source="sweep.json"):
+        # babysweep 0.1 gave every trial the space's seed: a folder it wrote resumes as it was launched
+        return super().from_record({"seeding": "fixed", **record}, source)
 
     def prepare(self):
         """Check everything that can be checked before Ray starts, then settle the spec (absolute paths, a name)."""
@@ -44,11 +68,16 @@ class SweepSpec(ExperimentSpec):
 
         if self.algo not in ALGOS:
             raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)})")
+        if self.seeding not in SEEDING:
+            raise SweepError(f"--seeding {self.seeding}: must be one of {', '.join(SEEDING)}")
+        self.check_keep()
         fn = resolve_trainable(self.trainable)
         space = load_space(self.space)
         accepted = accepted_names(fn)
         if accepted is not None:
             space.check_names(accepted, self.trainable)
+        if accepted is None or not {"seed", "data_seed"} <= accepted:
+            self.seeding = "fixed"  # the trainable cannot take an initialisation seed apart from its data order
         if self.data is not None:
             open_prepared(self.data)
         if self.samples < 1:
@@ -69,13 +98,15 @@ class SweepSpec(ExperimentSpec):
     def tuner_parts(self, exp):
         space_file = str(exp / SPACE)
         space = load_space(space_file)
+        sweep_seed = self.seed if self.seeding == "per_trial" else None
         return TunerParts(
             trainable=self.with_resources(run_trial, space_file=space_file, trainable_spec=self.trainable,
-                                          extra=self.extra),
-            callbacks=self.callbacks(exp, functools.partial(space_config, space_file)),
+                                          extra=self.extra, sweep_seed=sweep_seed),
+            callbacks=self.callbacks(exp, functools.partial(space_config, space_file, sweep_seed=sweep_seed)),
             # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent): Ray's generic limiter
             # would also count paused trials
-            search_alg=self.searcher(space), scheduler=self.scheduler(space), num_samples=self.samples)
+            search_alg=self.searcher(space), scheduler=self.scheduler(space), num_samples=self.samples,
+            **self.checkpoint_parts())
 
     def searcher(self, space):
         import numpy as np
