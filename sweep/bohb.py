@@ -1,31 +1,99 @@
-"""BOHB as Ray Tune ships it (TuneBOHB + HyperBandForBOHB), with two fixes for resuming a sweep.
+"""BOHB as Ray Tune ships it (TuneBOHB + HyperBandForBOHB), with babysweep's fixes.
 
-Both come from the same fact: a resumed experiment hands its searcher and scheduler every trial it
-restored, finished ones included, in states saved at slightly different moments."""
+Resuming: a resumed experiment hands its searcher and scheduler every trial it restored, finished ones included,
+in states saved at slightly different moments (ResumableTuneBOHB.on_trial_result / restore,
+ResumableHyperBandForBOHB.on_trial_add).
+
+Learning from every result: Ray's controller passes a result to the searcher only when the scheduler does not
+STOP the trial, and TuneBOHB.on_trial_complete drops the final result. So hpbandster's model never saw the result a
+trial was stopped on at a rung (nor any result at the last rung, where every trial stops), nor the last result of a
+trial that ended its own schedule between rungs. Here the scheduler hands those to the searcher when the trial
+completes (ResumableHyperBandForBOHB.on_trial_complete), at the rung the trial reached, or at the next rung when it
+ended its own schedule between two (a finished run's value is final: it stands for what it would have shown at that
+rung). The searcher records each (trial, budget) once (ResumableTuneBOHB.observe), whichever path brings it.
+"""
+import math
+
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import HyperBandForBOHB
+from ray.tune.schedulers import HyperBandForBOHB, TrialScheduler
+from ray.tune.search import Searcher
 from ray.tune.search.bohb import TuneBOHB
+from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
+
+EPS = 1e-9
 
 
 class ResumableTuneBOHB(TuneBOHB):
-    """TuneBOHB that survives a resume whose saved searcher state is a step behind Ray's trial list (the
-    driver was killed between the two saves): an unknown trial's parameters are taken from the config its
-    result carries, instead of failing with a KeyError."""
+    """TuneBOHB that records every result it is given once per budget, and survives a resume whose saved searcher
+    state is a step behind Ray's trial list (the driver was killed between the two saves): an unknown trial's
+    parameters are taken from the config its result carries, instead of failing with a KeyError.
+
+    It also keeps the sweep within a compute budget (`limit(...)`): once the trials have spent it, it suggests no
+    new trial (Searcher.FINISHED); trials already started go on as their scheduler decides."""
+
+    def limit(self, epochs=None, hours=None, gpu_hours=None, gpus_per_trial=0.0):
+        """The compute budget: total epochs over all trials, trial-hours, GPU-hours (None: no limit)."""
+        self.limits = {"epochs": epochs, "hours": hours, "gpu_hours": gpu_hours}
+        self.gpus_per_trial = gpus_per_trial
+
+    def spent(self) -> dict:
+        """What the trials have used so far, from the results the searcher has seen (each trial's latest)."""
+        latest = self.__dict__.get("latest", {}).values()
+        hours = sum(wall for _, wall in latest) / 3600
+        return {"epochs": sum(epoch for epoch, _ in latest), "hours": hours,
+                "gpu_hours": hours * self.__dict__.get("gpus_per_trial", 0.0)}
+
+    def budget_spent(self) -> bool:
+        limits, spent = self.__dict__.get("limits") or {}, None
+        for name, limit in limits.items():
+            if limit is not None:
+                spent = spent or self.spent()
+                if spent[name] >= limit:
+                    return True
+        return False
+
+    def _record_spend(self, trial_id, result):
+        if result and result.get("epoch") is not None:
+            self.__dict__.setdefault("latest", {})[trial_id] = (float(result["epoch"]),
+                                                                  float(result.get("wall_s") or 0.0))
+
+    def suggest(self, trial_id):
+        if self.budget_spent():
+            return Searcher.FINISHED
+        return super().suggest(trial_id)
+
+    def observe(self, trial_id, result, budget) -> bool:
+        """Give hpbandster's model the trial's `result` at `budget`, unless it has it already. True when given."""
+        observed = self.__dict__.setdefault("observed", set())  # absent from searchers pickled before this fix
+        if (trial_id, budget) in observed or self.metric not in result or trial_id not in self.trial_to_params:
+            return False
+        observed.add((trial_id, budget))
+        self.bohber.new_result(_BOHBJobWrapper(self._metric_op * result[self.metric], budget,
+                                               self.trial_to_params[trial_id]))
+        return True
+
+    def observations(self) -> dict:
+        """{budget: number of results} that hpbandster's model holds."""
+        return {budget: len(losses) for budget, losses in self.bohber.losses.items()}
 
     def on_trial_result(self, trial_id, result):
-        if "hyperband_info" not in result:
+        self._record_spend(trial_id, result)
+        if trial_id not in self.paused:
+            self.running.add(trial_id)
+        info = result.get("hyperband_info")
+        if info is None:
             # Under ASHA or FIFO (--algo asha/random, which sample at random): no budget info, no model to
             # update; stock TuneBOHB would log a warning for every result
-            if trial_id not in self.paused:
-                self.running.add(trial_id)
             return
         if trial_id not in self.trial_to_params:
             # Ray hands searchers flattened results: the trial's config is under "config/<name>"
             self.trial_to_params[trial_id] = {k[len("config/"):]: v for k, v in result.items()
                                               if k.startswith("config/")}
-        super().on_trial_result(trial_id, result)
+        if "budget" in info:
+            self.observe(trial_id, result, info["budget"])
 
     def on_trial_complete(self, trial_id, result=None, error=False):
+        self._record_spend(trial_id, result)
         self.trial_to_params.setdefault(trial_id, {})
         super().on_trial_complete(trial_id, result, error)
 
@@ -36,8 +104,20 @@ class ResumableTuneBOHB(TuneBOHB):
         self.running, self.paused = set(), set()
 
 
+def rungs(bracket) -> list:
+    """The budgets at which a HyperBand bracket compares its trials, as Ray computes them: r0, r0 * eta, ...
+    (truncated to integers, capped at max_t)."""
+    out, r = [], bracket._r0
+    while True:
+        out.append(r)
+        if r >= bracket._max_t_attr:
+            return out
+        r = int(min(r * bracket._eta, bracket._max_t_attr))
+
+
 class ResumableHyperBandForBOHB(HyperBandForBOHB):
-    """HyperBandForBOHB that does not put restored finished trials into its brackets.
+    """HyperBandForBOHB that hands the searcher the results Ray's controller withholds from it (the module
+    docstring), and does not put restored finished trials into its brackets.
 
     On resume Ray re-adds every trial, TERMINATED ones included. Stock HyperBandForBOHB files them into a
     fresh bracket as if they were to run; they never report again, so that bracket never completes its rung
@@ -47,3 +127,23 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
         super().on_trial_add(tune_controller, trial)
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        # Ray calls this before the searcher's on_trial_complete, for trials stopped by this scheduler and for trials
+        # that ended their own schedule alike: the one moment both still know the trial
+        bracket = self._trial_info.get(trial, (None,))[0]
+        searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
+        epoch = (result or {}).get(self._time_attr)
+        if bracket is not None and hasattr(searcher, "observe") and epoch is not None and math.isfinite(epoch):
+            reached = [r for r in rungs(bracket) if r >= epoch - EPS]
+            searcher.observe(trial.trial_id, result, reached[0] if reached else bracket._max_t_attr)
+        super().on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}):
+            # the controller will not pass this result on: the searcher's model would not see it
+            searcher = getattr(tune_controller.search_alg, "searcher", None)
+            if hasattr(searcher, "observe"):
+                searcher.observe(trial.trial_id, result, result["hyperband_info"]["budget"])
+        return decision

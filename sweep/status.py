@@ -16,6 +16,7 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
         "trial_hours": float(df["wall_s"].sum() / 3600) if "wall_s" in df else 0.0,
         "gpu_hours": float(df["gpu_s"].sum() / 3600) if "gpu_s" in df else 0.0,
         "searched": list(space.params),
+        "compute_budget": compute_budget(exp, df),
         "best_rule": exp.best_rule(),
         "best": None if best is None else {
             "trial_id": best["trial_id"], "epoch": float(best["epoch"]), "metric": space.metric,
@@ -24,6 +25,19 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
             "config": {k[len("config/"):]: to_plain(v) for k, v in best.items() if k.startswith("config/")}},
         "rows": [{k: to_plain(v) for k, v in row.items()} for row in df.to_dict("records")],
     }
+
+
+def compute_budget(exp, df) -> list[dict]:
+    """The sweep's compute limits (--max-budget, --max-hours, --max-gpu-hours) with what is used and left."""
+    used = {"epochs": float(df["epoch"].sum()) if "epoch" in df else 0.0,
+            "hours": float(df["wall_s"].sum() / 3600) if "wall_s" in df else 0.0,
+            "gpu_hours": float(df["gpu_s"].sum() / 3600) if "gpu_s" in df else 0.0}
+    out = []
+    for key, unit in (("max_budget", "epochs"), ("max_hours", "hours"), ("max_gpu_hours", "gpu_hours")):
+        limit = exp.record.get(key)
+        if limit is not None:
+            out.append({"unit": unit, "limit": limit, "used": used[unit], "left": max(0.0, limit - used[unit])})
+    return out
 
 
 def to_plain(v):
@@ -51,6 +65,10 @@ def format_status(st: dict) -> str:
     lines.append("-" * len(head))
     lines.append("trials by state: " + (", ".join(f"{k} {v}" for k, v in st["counts"].items()) or "none yet"))
     lines.append(f"compute: {st['trial_hours']:.3f} trial-hours, {st['gpu_hours']:.3f} GPU-hours")
+    for b in st["compute_budget"]:
+        unit = b["unit"].replace("_", "-")
+        lines.append(f"compute budget: {b['used']:.4g} of {b['limit']:g} {unit} used, {b['left']:.4g} left"
+                     + ("; no new trial is started" if b["left"] <= 0 else ""))
     b = st["best"]
     if b:
         lines.append(f"best: {b['trial_id']} {b['metric']} {b['value']:.4f} at epoch {b['epoch']:g} ({st['best_rule']})")

@@ -259,3 +259,127 @@ def test_stock_hyperband_for_bohb_brackets_a_terminated_trial():
     sched, done = scheduler(HyperBandForBOHB), trial("done", Trial.TERMINATED)
     sched.on_trial_add(FakeController([done]), done)
     assert bracketed(sched) == [done]  # the bug the fix removes: a bracket slot for a trial that never reports
+
+
+# ------------------------------------------------------------------------------------ every result reaches the model
+
+class FakeController:
+    """What HyperBandForBOHB reads of Ray's TuneController: the search algorithm's searcher, the trials, and the
+    calls it makes to pause or stop other trials (recorded, not run)."""
+
+    def __init__(self, searcher):
+        self.search_alg = type("SearchGenerator", (), {"searcher": searcher})()
+        self.trials, self.stopped = [], []
+
+    def get_trials(self):
+        return self.trials
+
+    def stop_trial(self, trial):
+        self.stopped.append(trial.trial_id)
+
+
+def hyperband(cls=ResumableHyperBandForBOHB):
+    return cls(time_attr="epoch", metric="val_loss", mode="min", max_t=9, reduction_factor=3)
+
+
+def added(scheduler, controller, searcher_, trial_id):
+    """A trial the searcher suggested and the scheduler placed in a bracket (rungs 1, 3, 9: the first bracket)."""
+    config = searcher_.suggest(trial_id)
+    trial = Trial("run_trial", config=config, trial_id=trial_id, stub=True)
+    trial.set_status(Trial.RUNNING)
+    controller.trials.append(trial)
+    scheduler.on_trial_add(controller, trial)
+    return trial, config
+
+
+def test_the_rungs_of_a_bracket_are_the_ones_ray_uses():
+    from sweep.bohb import rungs
+
+    scheduler, s = hyperband(), searcher()
+    controller = FakeController(s)
+    trial, _ = added(scheduler, controller, s, "t0")
+    assert rungs(scheduler._trial_info[trial][0]) == [1, 3, 9]
+
+
+@pytest.mark.parametrize("epoch, budget", [(1.0, 1), (2.0, 3), (3.0, 3), (5.0, 9), (9.0, 9)])
+def test_a_completed_trial_is_counted_at_the_rung_it_reached_or_the_next(epoch, budget):
+    """Ray's controller hands the searcher nothing when a trial ends (TuneBOHB.on_trial_complete drops the result):
+    the scheduler's completion hook now does, at the rung reached, or the next one for a run that ended between two."""
+    scheduler, s = hyperband(), searcher()
+    controller = FakeController(s)
+    trial, config = added(scheduler, controller, s, "t0")
+    scheduler.on_trial_complete(controller, trial, flat_result(config, val_loss=2.5, epoch=epoch))
+    assert s.observations() == {budget: 1}
+    assert s.bohber.losses[budget] == [2.5]
+
+
+def test_stock_bohb_learns_nothing_from_a_completed_trial():
+    scheduler, s = hyperband(HyperBandForBOHB), searcher(TuneBOHB)
+    controller = FakeController(s)
+    trial, config = added(scheduler, controller, s, "t0")
+    scheduler.on_trial_complete(controller, trial, flat_result(config, val_loss=2.5, epoch=9.0))
+    s.on_trial_complete("t0", flat_result(config, val_loss=2.5, epoch=9.0))
+    assert dict(s.bohber.losses) == {}
+
+
+def test_a_result_the_scheduler_stops_on_reaches_the_model(monkeypatch):
+    """When HyperBand decides STOP at a rung, Ray's controller skips the searcher: the scheduler passes it on."""
+    from ray.tune.schedulers import TrialScheduler
+
+    def stop_at_rung(self, tune_controller, trial, result):  # what HyperBandForBOHB does when the bracket is done
+        result["hyperband_info"] = {"budget": 9}
+        return TrialScheduler.STOP
+
+    monkeypatch.setattr(HyperBandForBOHB, "on_trial_result", stop_at_rung)
+    scheduler, s = hyperband(), searcher()
+    controller = FakeController(s)
+    trial, config = added(scheduler, controller, s, "t0")
+    assert scheduler.on_trial_result(controller, trial, flat_result(config, 2.0, epoch=9.0)) == TrialScheduler.STOP
+    assert s.observations() == {9: 1}
+
+
+def test_each_trial_is_counted_once_per_budget_whichever_path_brings_it():
+    scheduler, s = hyperband(), searcher()
+    controller = FakeController(s)
+    trial, config = added(scheduler, controller, s, "t0")
+    s.on_trial_result("t0", flat_result(config, 3.0, budget=1, epoch=1.0))       # paused at the first rung
+    s.on_trial_result("t0", flat_result(config, 3.0, budget=1, epoch=1.0))       # the same result again
+    scheduler.on_trial_complete(controller, trial, flat_result(config, 3.0, epoch=1.0))  # then stopped there
+    assert s.observations() == {1: 1}
+
+
+def test_a_searcher_pickled_before_the_fix_observes_after_a_restore(tmp_path):
+    s = searcher()
+    config = s.suggest("t0")
+    s.__dict__.pop("observed", None)  # as pickled by babysweep 0.1
+    path = tmp_path / "searcher-state.pkl"
+    s.save(str(path))
+    again = restored(ResumableTuneBOHB, path)
+    again.__dict__.pop("observed", None)
+    assert again.observe("t0", flat_result(config, 2.0), 3) and again.observations() == {3: 1}
+
+
+# ------------------------------------------------------------------------------------ the compute budget
+
+def test_no_new_trial_once_the_compute_budget_is_spent():
+    from ray.tune.search import Searcher
+
+    s = searcher()
+    s.limit(epochs=5)
+    configs = [s.suggest(f"t{i}") for i in range(2)]
+    s.on_trial_result("t0", flat_result(configs[0], 3.0, epoch=3.0))
+    assert isinstance(s.suggest("t2"), dict)  # 3 of 5 epochs spent
+    s.on_trial_complete("t1", flat_result(configs[1], 3.0, epoch=2.0))  # a trial's final result counts too
+    assert s.spent()["epochs"] == 5.0 and s.suggest("t3") == Searcher.FINISHED
+
+
+def test_hours_and_gpu_hours_limits():
+    from ray.tune.search import Searcher
+
+    s = searcher()
+    s.limit(gpu_hours=1.0, gpus_per_trial=0.5)
+    config = s.suggest("t0")
+    s.on_trial_result("t0", {**flat_result(config, 3.0, epoch=1.0), "wall_s": 3600.0})
+    assert s.spent() == {"epochs": 1.0, "hours": 1.0, "gpu_hours": 0.5} and s.suggest("t1") != Searcher.FINISHED
+    s.on_trial_result("t0", {**flat_result(config, 3.0, epoch=2.0), "wall_s": 7200.0})
+    assert s.suggest("t2") == Searcher.FINISHED

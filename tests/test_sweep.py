@@ -153,6 +153,8 @@ def test_bad_launch_inputs(tiny_data, tmp_path, capsys):
         (["--algo", "grid"], "--algo grid: unknown algorithm"),
         (["--keep", "worst"], "--keep worst: must be one of last, best"),
         (["--seeding", "sometimes"], "--seeding sometimes: must be one of per_trial, fixed"),
+        (["--max-budget", "0.5"], "--max-budget 0.5: below one trial's minimum budget (1 epochs in"),
+        (["--max-hours", "nan"], "--max-hours nan: must be a positive number"),
         (["--storage", not_dir / "sub"], "not writable"),
         (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: cannot reach a Ray head there"),
     ]

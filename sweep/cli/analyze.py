@@ -137,9 +137,42 @@ def add_stability(actions) -> None:
     p.set_defaults(func=cmd_stability)
 
 
+# ---------------------------------------------------------------------------------------------- scan
+
+def cmd_scan(args):
+    from analysis.scan import format_curves, plot_curves, scan_curves
+    from trainables.files import atomic_path, write_text
+
+    from ..experiment import load_experiment
+
+    exp = load_experiment(args.name, args.storage)
+    metric = exp.space.metric
+    curves = scan_curves(exp.require_table(), metric)
+    if not curves:
+        raise AnalysisError(f"{exp.table_path}: no scan runs (launch the space with --algo scan)")
+    out = Path(args.out).expanduser() if args.out else exp.analysis_dir
+    out.mkdir(parents=True, exist_ok=True)
+    lines = format_curves(curves, metric)
+    write_text(out / "scan.md", "# One-at-a-time scan\n\n" + "\n".join(f"- {l.strip()}" for l in lines[1:]) + "\n")
+    fig = plot_curves(curves, metric)
+    for ext in ("png", "pdf"):
+        with atomic_path(out / f"scan.{ext}") as tmp:
+            fig.savefig(tmp, format=ext)
+    print("\n".join(lines))
+    print(f"written: {out / 'scan.md'}, {out / 'scan.png'}, {out / 'scan.pdf'}")
+
+
+def add_scan(actions) -> None:
+    p = actions.add_parser("scan", help="the one-at-a-time curves of a scan (launch --algo scan)")
+    p.add_argument("name", metavar="NAME", help="the scan experiment")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--out", metavar="DIR", help="output folder (default <experiment>/analysis)")
+    p.set_defaults(func=cmd_scan)
+
+
 # ---------------------------------------------------------------------------------------------- registry
 
-ACTIONS = [add_correlate, add_stability]
+ACTIONS = [add_correlate, add_stability, add_scan]
 
 
 def register(subparsers) -> None:

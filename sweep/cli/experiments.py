@@ -7,11 +7,22 @@ def print_summary(exp, storage):
 
     st = sweep_status(exp.name, storage)
     print(format_status(st))
+    print_scan(st)
     unfinished = sum(st["counts"].get(s, 0) for s in ("RUNNING", "PAUSED", "PENDING"))
     if unfinished:
         print(f"interrupted with {unfinished} unfinished trial(s): continue with `babysweep resume {exp.name}"
               + storage_flag(storage) + "`")
     return st
+
+
+def print_scan(st):
+    """A scan's one-at-a-time curves (analysis/scan.py) under its status."""
+    if st["algo"] == "scan":
+        import pandas as pd
+
+        from analysis.scan import format_curves, scan_curves
+
+        print("\n".join(format_curves(scan_curves(pd.DataFrame(st["rows"])))))
 
 
 def cmd_launch(args):
@@ -21,8 +32,15 @@ def cmd_launch(args):
                      max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
                      name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
-                     keep=args.keep, seeding=args.seeding, extra=parse_sets(args.set))
-    exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+                     keep=args.keep, seeding=args.seeding, max_budget=args.max_budget, max_hours=args.max_hours,
+                     max_gpu_hours=args.max_gpu_hours, extra=parse_sets(args.set))
+    if args.algo == "scan":
+        from ..scan import launch_scan
+
+        exp = launch_scan(spec, args.scan_points, overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+                          log=log_to_stderr)
+    else:
+        exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
     print_summary(exp, args.storage)
 
 
@@ -41,6 +59,8 @@ def cmd_status(args):
 
     st = sweep_status(args.name, args.storage)
     print(json.dumps(st, indent=2, default=str) if args.json else format_status(st))
+    if not args.json:
+        print_scan(st)
 
 
 def cmd_demo(args):
@@ -85,9 +105,16 @@ def register(sub):
     la = sub.add_parser("launch", help="launch a sweep (BOHB on Ray Tune by default)")
     la.add_argument("space", help="search-space YAML (search_spaces/...)")
     la.add_argument("--data", help="prepared data folder (babysweep data prepare); needed by pretrain")
-    la.add_argument("--trainable", default="pretrain", help="pretrain, finetune or package.module:function")
-    la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget")
+    la.add_argument("--trainable", help="pretrain, finetune or package.module:function (default: the space "
+                                        "file's trainable: key)")
+    la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget; "
+                                                   "scan: each parameter on its own around the centre (full budget)")
+    la.add_argument("--scan-points", type=int, default=5, help="points per parameter of --algo scan (default 5)")
     la.add_argument("--samples", type=int, default=16, help="number of trials (default 16)")
+    la.add_argument("--max-budget", type=float, metavar="EPOCHS",
+                    help="compute budget: total epochs over all trials; no new trial once spent")
+    la.add_argument("--max-hours", type=float, metavar="H", help="compute budget in trial-hours")
+    la.add_argument("--max-gpu-hours", type=float, metavar="H", help="compute budget in GPU-hours (26 GPU-days: 624)")
     la.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
     la.add_argument("--cpus-per-trial", type=float, default=1.0)
     la.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.5")

@@ -1,5 +1,6 @@
 """The fixed-configuration grid: given configurations run at their full budget, no searcher, no early stopping.
-`babysweep rerun` (sweep/rerun.py) plans one run per (configuration, new seed) and launches it as this kind."""
+`babysweep rerun` (sweep/rerun.py) plans one run per (configuration, new seed) and launches it as this kind;
+`--algo scan` (sweep/scan.py) one run per point of its one-at-a-time scan."""
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class GridSpec(ExperimentSpec):
     top_k: int | None = None
     baseline: bool = False
     reseed: str = "init"            # what the new seeds change: init, data or both (sweep/rerun.py)
+    space: str | None = None        # the space file, when the grid re-runs no experiment (a scan: sweep/scan.py)
     notes: list = field(default_factory=list)
 
     def prepare(self):
@@ -47,7 +49,7 @@ class GridSpec(ExperimentSpec):
         self.samples = len(self.runs)
 
     def space_file(self):
-        return Path(self.source_experiment) / SPACE
+        return self.space or Path(self.source_experiment) / SPACE
 
     def tuner_parts(self, exp):
         from ray import tune

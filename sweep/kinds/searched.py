@@ -3,6 +3,8 @@ sweep/bohb.py), or by ASHA or random search on the same priors and budget, for c
 import functools
 import hashlib
 import json
+import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ from search_spaces.loader import load_space
 from ..errors import SweepError
 from ..folder import SPACE, experiment_dir
 from ..runtime import TunerParts, check_address
-from .base import ExperimentSpec, accepted_names, resolve_trainable
+from .base import TRAINABLES, ExperimentSpec, accepted_names, resolve_trainable
 
 ALGOS = ("bohb", "asha", "random")
 
@@ -49,6 +51,7 @@ class SweepSpec(ExperimentSpec):
     KIND: ClassVar[str] = "sweep"
 
     space: str
+    trainable: str | None = None     # None: the space file's `trainable:` key
     algo: str = "bohb"
     samples: int = 16
     max_concurrent: int | None = None
@@ -56,6 +59,9 @@ class SweepSpec(ExperimentSpec):
     seed: int = 0                    # seeds the searcher
     space_source: str | None = None  # the space file launched, as an absolute path (the folder keeps a copy)
     seeding: str = "per_trial"       # per_trial: each trial its own initialisation seed; fixed: the space's seed
+    max_budget: float | None = None  # compute budget: total epochs over all trials (no new trial once spent)
+    max_hours: float | None = None   # ... trial-hours
+    max_gpu_hours: float | None = None  # ... GPU-hours
 
     @classmethod
     def from_record(cls, record, source="sweep.json"):
@@ -71,8 +77,8 @@ class SweepSpec(ExperimentSpec):
         if self.seeding not in SEEDING:
             raise SweepError(f"--seeding {self.seeding}: must be one of {', '.join(SEEDING)}")
         self.check_keep()
-        fn = resolve_trainable(self.trainable)
         space = load_space(self.space)
+        fn = self.settle_trainable(space)
         accepted = accepted_names(fn)
         if accepted is not None:
             space.check_names(accepted, self.trainable)
@@ -82,6 +88,13 @@ class SweepSpec(ExperimentSpec):
             open_prepared(self.data)
         if self.samples < 1:
             raise SweepError(f"--samples {self.samples}: must be at least 1")
+        for flag, value in (("--max-budget", self.max_budget), ("--max-hours", self.max_hours),
+                            ("--max-gpu-hours", self.max_gpu_hours)):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise SweepError(f"{flag} {value}: must be a positive number")
+        if self.max_budget is not None and self.max_budget < space.budget_min:
+            raise SweepError(f"--max-budget {self.max_budget:g}: below one trial's minimum budget "
+                             f"({space.budget_min:g} epochs in {space.path})")
         self.check_resources()
         if self.address:
             check_address(self.address)
@@ -91,6 +104,21 @@ class SweepSpec(ExperimentSpec):
             self.data = str(Path(self.data).resolve())
             self.extra = {"data": self.data, **self.extra}
         self.storage = str(experiment_dir(self.storage, self.name).parent)
+
+    def settle_trainable(self, space):
+        """The trainable: --trainable when given (a note says so when the space file names another), else the one
+        the space file names (its `trainable:` key)."""
+        if self.trainable is None:
+            self.trainable = space.trainable
+            try:
+                return resolve_trainable(self.trainable)
+            except SweepError as e:  # name the file, not an option the user did not give
+                raise SweepError(str(e).replace(f"--trainable {self.trainable}",
+                                                f"{space.path}: trainable {self.trainable}", 1)) from None
+        if TRAINABLES.get(self.trainable, self.trainable) != TRAINABLES.get(space.trainable, space.trainable):
+            print(f"babysweep: note: --trainable {self.trainable} is used; {space.path} names {space.trainable}",
+                  file=sys.stderr)
+        return resolve_trainable(self.trainable)
 
     def space_file(self):
         return self.space
@@ -117,9 +145,11 @@ class SweepSpec(ExperimentSpec):
         np.random.seed(self.seed)
         # ASHA and random search sample the very same priors: BOHB's sampler with model-based picks turned off
         bohb_config = None if self.algo == "bohb" else {"random_fraction": 1.0}
-        return ResumableTuneBOHB(space=space.to_configspace(seed=self.seed), bohb_config=bohb_config,
-                                 metric=space.metric, mode=space.mode, seed=self.seed,
-                                 max_concurrent=self.max_concurrent or 0)
+        searcher = ResumableTuneBOHB(space=space.to_configspace(seed=self.seed), bohb_config=bohb_config,
+                                     metric=space.metric, mode=space.mode, seed=self.seed,
+                                     max_concurrent=self.max_concurrent or 0)
+        searcher.limit(self.max_budget, self.max_hours, self.max_gpu_hours, self.gpus_per_trial)
+        return searcher
 
     def scheduler(self, space):
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler

@@ -1,0 +1,44 @@
+"""The coarse-grained scan (--algo scan): its points and its one-at-a-time curves; no Ray run."""
+import math
+
+import pandas as pd
+import pytest
+
+from analysis.scan import scan_curves
+from search_spaces.loader import SPACES_DIR, load_space
+from sweep.scan import CENTRE, prior_points, scan_runs
+
+SPACE = load_space(SPACES_DIR / "tiny_demo.yaml")
+
+
+def test_points_sit_at_the_priors_quantiles():
+    lr = SPACE.params["lr"]  # log_normal(-5.8, 0.7)
+    points = prior_points(lr, 5)
+    assert len(points) == 5 and points == sorted(points)
+    assert points[2] == pytest.approx(math.exp(-5.8))  # the median of a log-normal is exp(mu): the centre
+    assert math.log(points[0]) == pytest.approx(-5.8 + 0.7 * -1.2815515655446004)  # the 10% quantile
+    assert prior_points(SPACE.params["lr_scheduler_type"], 5) == ["linear", "cosine", "constant"]
+    dropout = prior_points(SPACE.params["attention_dropout"], 3)  # uniform(0, 0.3)
+    assert dropout == pytest.approx([0.05, 0.15, 0.25])
+
+
+def test_each_run_varies_one_parameter_and_the_centre_runs_once():
+    runs = scan_runs(SPACE, 3)
+    centre = SPACE.centre()
+    assert runs[0] == {**centre, "source_trial_id": CENTRE}
+    for run in runs[1:]:
+        name = run["source_trial_id"][len("scan:"):].split("=")[0]
+        assert {k for k in centre if run[k] != centre[k]} == {name}
+    assert len({r["source_trial_id"] for r in runs}) == len(runs)  # each run has its own id (the grid resumes by it)
+
+
+def test_curves_gather_each_parameters_runs_with_the_centre():
+    table = pd.DataFrame([
+        {"source_trial_id": CENTRE, "config/lr": 0.003, "config/batch_size": 32, "val_loss": 3.0},
+        {"source_trial_id": "scan:lr=0.01", "config/lr": 0.01, "config/batch_size": 32, "val_loss": 3.5},
+        {"source_trial_id": "scan:lr=0.001", "config/lr": 0.001, "config/batch_size": 32, "val_loss": 3.2},
+        {"source_trial_id": "scan:batch_size=8", "config/lr": 0.003, "config/batch_size": 8, "val_loss": 2.9},
+    ])
+    assert scan_curves(table) == {"lr": [(0.001, 3.2), (0.003, 3.0), (0.01, 3.5)],
+                                  "batch_size": [(8, 2.9), (32, 3.0)]}
+    assert scan_curves(table.drop(columns="source_trial_id")) == {}
