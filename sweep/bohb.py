@@ -115,13 +115,33 @@ def rungs(bracket) -> list:
         r = int(min(r * bracket._eta, bracket._max_t_attr))
 
 
+UNITS = "hyperband_units"  # the budget the brackets count in: epochs / budget_unit
+
+
 class ResumableHyperBandForBOHB(HyperBandForBOHB):
     """HyperBandForBOHB that hands the searcher the results Ray's controller withholds from it (the module
-    docstring), and does not put restored finished trials into its brackets.
+    docstring), counts budgets in units of the space's minimum budget, and does not put restored finished trials
+    into its brackets.
+
+    Budget units: Ray's HyperBand assumes a minimum budget of 1 (its smallest rung is max_t * eta^-s_max with
+    s_max from max_t alone) and truncates rungs to integers, so a space with budget {min: 3, max: 27} got rungs at
+    1 epoch (below its minimum), and one with fractional budgets lost its rungs. Counting in units of budget_min,
+    as hpbandster does with its min_budget, gives rungs min, min * eta, ... up to max.
 
     On resume Ray re-adds every trial, TERMINATED ones included. Stock HyperBandForBOHB files them into a
     fresh bracket as if they were to run; they never report again, so that bracket never completes its rung
     and any trial paused in it waits forever (the sweep hangs with nothing running)."""
+
+    def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, **kwargs):
+        super().__init__(time_attr=UNITS, max_t=max(1, round(max_t / budget_unit)), **kwargs)
+        self.budget_attr, self.budget_unit = time_attr, budget_unit
+
+    def _in_units(self, result):
+        """Add the budget in units to a result, in place (Ray passes the same dict on to the searcher). Schedulers
+        pickled before units existed count in their own time_attr and have nothing to add."""
+        if self._time_attr == UNITS and result and result.get(self.budget_attr) is not None:
+            result[UNITS] = result[self.budget_attr] / self.budget_unit
+        return result
 
     def on_trial_add(self, tune_controller, trial):
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
@@ -133,14 +153,14 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         # that ended their own schedule alike: the one moment both still know the trial
         bracket = self._trial_info.get(trial, (None,))[0]
         searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
-        epoch = (result or {}).get(self._time_attr)
+        epoch = self._in_units(result or {}).get(self._time_attr)
         if bracket is not None and hasattr(searcher, "observe") and epoch is not None and math.isfinite(epoch):
             reached = [r for r in rungs(bracket) if r >= epoch - EPS]
             searcher.observe(trial.trial_id, result, reached[0] if reached else bracket._max_t_attr)
         super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_result(self, tune_controller, trial, result):
-        decision = super().on_trial_result(tune_controller, trial, result)
+        decision = super().on_trial_result(tune_controller, trial, self._in_units(result))
         if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}):
             # the controller will not pass this result on: the searcher's model would not see it
             searcher = getattr(tune_controller.search_alg, "searcher", None)

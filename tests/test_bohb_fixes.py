@@ -383,3 +383,16 @@ def test_hours_and_gpu_hours_limits():
     assert s.spent() == {"epochs": 1.0, "hours": 1.0, "gpu_hours": 0.5} and s.suggest("t1") != Searcher.FINISHED
     s.on_trial_result("t0", {**flat_result(config, 3.0, epoch=2.0), "wall_s": 7200.0})
     assert s.suggest("t2") == Searcher.FINISHED
+
+
+def test_budgets_count_in_units_of_the_spaces_minimum():
+    """{min: 3, max: 27}: stock Ray's rungs start at 1 epoch, below the minimum; in units of 3 they are 3, 9, 27."""
+    from sweep.bohb import rungs
+
+    scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=27,
+                                             budget_unit=3, reduction_factor=3), searcher()
+    controller = FakeController(s)
+    trial, config = added(scheduler, controller, s, "t0")
+    assert [r * 3 for r in rungs(scheduler._trial_info[trial][0])] == [3, 9, 27]
+    scheduler.on_trial_complete(controller, trial, flat_result(config, val_loss=2.5, epoch=5.0))
+    assert s.observations() == {3: 1}  # epoch 5 ended between rungs 3 and 9 epochs: counted at 9 epochs (3 units)

@@ -98,3 +98,13 @@ def folder_is_free(out) -> bool:
     """True when `out` is absent or an empty folder: a place `staged_folder(out)` publishes into."""
     out = Path(out)
     return not out.exists() or (out.is_dir() and not any(out.iterdir()))
+
+
+@contextmanager
+def scratch_folder(prefix="babysweep-ckpt-"):
+    """A private temporary folder for one checkpoint: the reporter copies it away, then it goes."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -7,15 +7,13 @@ these. Every checkpoint holds all a run needs to continue exactly where it stopp
 RNG states, position in the data), because BOHB pauses and resumes trials all the time.
 """
 import math
-import shutil
-import tempfile
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from .errors import ConfigError
-from .files import write_json
+from .files import scratch_folder, write_json
 
 # lr_scheduler_type: our name -> transformers.get_scheduler's
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
@@ -246,12 +244,3 @@ def report_budget_point(reporter, metrics: dict, progress: Progress, model, opti
     progress.start_segment()
     return progress.at_last_point or metrics["diverged"]
 
-
-@contextmanager
-def scratch_folder():
-    """A temporary folder for one checkpoint: the reporter copies it away, then it goes."""
-    folder = Path(tempfile.mkdtemp(prefix="babysweep-ckpt-"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -158,7 +158,8 @@ class SweepSpec(ExperimentSpec):
 
         if self.algo == "bohb":
             return ResumableHyperBandForBOHB(time_attr="epoch", metric=space.metric, mode=space.mode,
-                                             max_t=space.budget_max, reduction_factor=self.reduction_factor)
+                                             max_t=space.budget_max, budget_unit=space.budget_min,
+                                             reduction_factor=self.reduction_factor)
         if self.algo == "asha":
             return ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=space.budget_max,
                                  grace_period=space.budget_min, reduction_factor=self.reduction_factor)
