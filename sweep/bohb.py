@@ -125,16 +125,22 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
 
     Budget units: Ray's HyperBand assumes a minimum budget of 1 (its smallest rung is max_t * eta^-s_max with
     s_max from max_t alone) and truncates rungs to integers, so a space with budget {min: 3, max: 27} got rungs at
-    1 epoch (below its minimum), and one with fractional budgets lost its rungs. Counting in units of budget_min,
-    as hpbandster does with its min_budget, gives rungs min, min * eta, ... up to max.
+    1 epoch (below its minimum), and one with fractional budgets lost its rungs. Here budgets count in units of
+    the trainable's reporting step (budget_unit: the space's budget_step, else its minimum) and the number of
+    brackets follows hpbandster's (min_t: its min_budget), so rungs fall on reports and never below the minimum.
 
     On resume Ray re-adds every trial, TERMINATED ones included. Stock HyperBandForBOHB files them into a
     fresh bracket as if they were to run; they never report again, so that bracket never completes its rung
     and any trial paused in it waits forever (the sweep hangs with nothing running)."""
 
-    def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, **kwargs):
-        super().__init__(time_attr=UNITS, max_t=max(1, round(max_t / budget_unit)), **kwargs)
+    def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, min_t=None, **kwargs):
+        max_units = max(1, round(max_t / budget_unit))
+        super().__init__(time_attr=UNITS, max_t=max_units, **kwargs)
         self.budget_attr, self.budget_unit = time_attr, budget_unit
+        if min_t is not None:
+            # as many brackets as hpbandster: the smallest rung max * eta^-s_max stays at or above the minimum
+            ratio = max_units / max(1.0, min_t / budget_unit)
+            self._s_max_1 = int(math.floor(math.log(ratio) / math.log(self._eta) + EPS)) + 1 if ratio > 1 else 1
 
     def _in_units(self, result):
         """Add the budget in units to a result, in place (Ray passes the same dict on to the searcher). Schedulers

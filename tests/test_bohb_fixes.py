@@ -396,3 +396,17 @@ def test_budgets_count_in_units_of_the_spaces_minimum():
     assert [r * 3 for r in rungs(scheduler._trial_info[trial][0])] == [3, 9, 27]
     scheduler.on_trial_complete(controller, trial, flat_result(config, val_loss=2.5, epoch=5.0))
     assert s.observations() == {3: 1}  # epoch 5 ended between rungs 3 and 9 epochs: counted at 9 epochs (3 units)
+
+
+def test_fractional_budgets_keep_their_rungs():
+    """{min: 0.5, max: 2} reported every 0.25 epoch: stock Ray (integer budgets) has one bracket at 2, no early
+    stopping; in quarter epochs the brackets are hpbandster's, rungs at 0.5, 1.5 and 2 epochs."""
+    from sweep.bohb import rungs
+
+    stock = HyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, reduction_factor=3)
+    assert [r for r in (stock._get_r0(s) for s in range(stock._s_max_1)) if r > 0] == [2]
+    scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, min_t=0.5,
+                                             budget_unit=0.25, reduction_factor=3), searcher()
+    controller = FakeController(s)
+    trial, _ = added(scheduler, controller, s, "t0")
+    assert [r * 0.25 for r in rungs(scheduler._trial_info[trial][0])] == [0.5, 1.5, 2.0]

@@ -158,7 +158,9 @@ class SweepSpec(ExperimentSpec):
 
         if self.algo == "bohb":
             return ResumableHyperBandForBOHB(time_attr="epoch", metric=space.metric, mode=space.mode,
-                                             max_t=space.budget_max, budget_unit=space.budget_min,
+                                             max_t=space.budget_max, min_t=space.budget_min,
+                                             budget_unit=min(space.budget_min,
+                                                             float(space.constants.get("budget_step", math.inf))),
                                              reduction_factor=self.reduction_factor)
         if self.algo == "asha":
             return ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=space.budget_max,
