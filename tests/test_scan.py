@@ -42,3 +42,18 @@ def test_curves_gather_each_parameters_runs_with_the_centre():
     assert scan_curves(table) == {"lr": [(0.001, 3.2), (0.003, 3.0), (0.01, 3.5)],
                                   "batch_size": [(8, 2.9), (32, 3.0)]}
     assert scan_curves(table.drop(columns="source_trial_id")) == {}
+
+
+@pytest.mark.slow
+def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
+    from sweep.cli import main
+
+    space = SPACES_DIR / "synthetic" / "hartmann6.yaml"
+    assert main(["launch", str(space), "--algo", "scan", "--scan-points", "2", "--storage", str(tmp_path),
+                 "--name", "scan", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "scan" / "results.csv")
+    assert len(table) == 1 + 6 * 2 and (table["epoch"] == 27).all()  # the centre, 2 points per parameter, full budget
+    assert "one-at-a-time scan" in out and "  x1: 0.25 →" in out
+    assert main(["analyze", "scan", "scan", "--storage", str(tmp_path)]) == 0
+    assert (tmp_path / "scan" / "analysis" / "scan.png").read_bytes()[:4] == b"\x89PNG"
