@@ -70,9 +70,9 @@ def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE
             scores = ray.get(ready[0])
             if "error" in scores:
                 log(f"warning: trial {tid}: {scores['error']}")
-                if not scores.get("note"):
-                    continue
-                scores = {"eval_note": scores["error"]}
+                continue
+            if "eval_note" in scores:  # recorded: the table says why this trial has no score
+                log(f"warning: trial {tid}: {scores['eval_note']}")
             row = {"trial_id": tid, "checkpoint": ckpt, **scores}
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             write_table(done, eval_path)
@@ -89,8 +89,8 @@ def score_task(checkpoint, blimp_dir, supplement_dir, batch_size, limit, strict,
 
     torch.set_num_threads(max(1, int(cpus)))  # more threads than the task's CPUs slows every task down
     if not Path(checkpoint).exists():
-        return {"error": f"{checkpoint}: the checkpoint no longer exists (pruned, or its storage moved): not scored",
-                "note": True}
+        return {"eval_note": f"{checkpoint}: the checkpoint no longer exists (pruned, or its storage moved): "
+                             f"not scored"}
     try:
         loaded = load_model(checkpoint)
         scores = score_checkpoint(checkpoint, blimp_dir, supplement_dir, batch_size=batch_size, limit=limit,

@@ -44,13 +44,9 @@ class ResumableTuneBOHB(TuneBOHB):
                 "gpu_hours": hours * self.__dict__.get("gpus_per_trial", 0.0)}
 
     def budget_spent(self) -> bool:
-        limits, spent = self.__dict__.get("limits") or {}, None
-        for name, limit in limits.items():
-            if limit is not None:
-                spent = spent or self.spent()
-                if spent[name] >= limit:
-                    return True
-        return False
+        limits = {name: limit for name, limit in (self.__dict__.get("limits") or {}).items() if limit is not None}
+        spent = self.spent() if limits else {}
+        return any(spent[name] >= limit for name, limit in limits.items())
 
     def _record_spend(self, trial_id, result):
         if result and result.get("epoch") is not None:

@@ -14,6 +14,7 @@ import torch
 
 from .errors import ConfigError
 from .files import scratch_folder, write_json
+from .reporting import budget_epochs
 
 # lr_scheduler_type: our name -> transformers.get_scheduler's
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
@@ -91,10 +92,8 @@ def budget_points(num_epochs: float, budget_step: float, steps_per_epoch: int) -
     """{optimizer step: budget in epochs} for every report. The budget is reported as its nominal value
     (1, 2, ... or k * budget_step), not as step / steps_per_epoch, so that a scheduler's milestone of
     1 epoch is reached exactly even when an epoch's step count is rounded."""
-    points, k = {}, 1
-    while k * budget_step < num_epochs - 1e-9:
-        points[max(1, round(k * budget_step * steps_per_epoch))] = round(k * budget_step, 9)
-        k += 1
+    *before, _ = budget_epochs(num_epochs, budget_step)
+    points = {max(1, round(epoch * steps_per_epoch)): round(epoch, 9) for epoch in before}
     points[max(1, round(num_epochs * steps_per_epoch))] = num_epochs
     return points
 

@@ -22,6 +22,16 @@ def in_tune() -> bool:
     return get_session() is not None
 
 
+def budget_epochs(num_epochs: float, budget_step: float) -> list:
+    """The epochs a trainable reports at: budget_step, 2 * budget_step, ... below num_epochs, then num_epochs itself
+    (a last step shorter than budget_step included). Each trainable turns them into its own report points."""
+    epochs, k = [], 1
+    while k * budget_step < num_epochs - 1e-9:
+        epochs.append(k * budget_step)
+        k += 1
+    return epochs + [num_epochs]
+
+
 class Reporter(ABC):
     """What a trainable needs from whoever runs it."""
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from ..files import scratch_folder, write_json
-from ..reporting import Reporter, default_reporter
+from ..reporting import Reporter, budget_epochs, default_reporter
 
 CHECKPOINT_FILE = "synthetic_checkpoint.json"
 BUDGET_DEFAULTS = dict(num_epochs=27, budget_step=1, seed=0)  # 27 = 3**3: rungs 1, 3, 9, 27 with eta = 3
@@ -47,14 +47,8 @@ def as_epoch(value: float) -> int | float:
 
 
 def budget_points(num_epochs: float, budget_step: float) -> list:
-    """The epochs reported at: budget_step, 2 * budget_step, ..., and num_epochs itself, always last (the same
-    points as trainables.loop.budget_points, without optimizer steps)."""
-    points, k = [], 1
-    while k * budget_step < num_epochs - 1e-9:
-        points.append(as_epoch(k * budget_step))
-        k += 1
-    points.append(as_epoch(num_epochs))
-    return points
+    """The epochs reported at (trainables.reporting.budget_epochs), whole ones as ints."""
+    return [as_epoch(epoch) for epoch in budget_epochs(num_epochs, budget_step)]
 
 
 def restored_epoch(reporter: Reporter, trainable: str) -> float | None:
