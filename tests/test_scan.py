@@ -57,3 +57,21 @@ def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
     assert "one-at-a-time scan" in out and "  x1: 0.25 →" in out
     assert main(["analyze", "scan", "scan", "--storage", str(tmp_path)]) == 0
     assert (tmp_path / "scan" / "analysis" / "scan.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_scan_inputs_are_one_line_errors(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from sweep.cli import main
+
+    space = SPACES_DIR / "synthetic" / "hartmann6.yaml"
+    assert main(["launch", str(space), "--algo", "scan", "--scan-points", "1", "--storage", str(tmp_path),
+                 "--name", "s"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["babysweep: error: --scan-points 1: at least 2 points per parameter are needed for a curve"]
+    assert not (tmp_path / "s").exists()
+    shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_v0_1" / "legacy", tmp_path / "legacy")
+    assert main(["analyze", "scan", "legacy", "--storage", str(tmp_path)]) == 2
+    assert "no scan runs (launch the space with --algo scan)" in capsys.readouterr().err
+    assert not (tmp_path / "legacy" / "analysis").exists()
