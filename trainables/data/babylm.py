@@ -3,6 +3,15 @@
 The BabyLM layout is a folder of domain files (`aochildes.train`, `cbt.train`, ...), plain UTF-8 text,
 one utterance per line. The paper (BabyLlama-2, section 5) splits the 10M-word train folder by line
 into 9.5M words of train and 0.5M of validation, and uses the "dev" folder as the held-out test split.
+
+Two ways to choose the validation lines, each domain giving the same share of its words:
+
+    tail     the last lines of each domain file, a contiguous block taken from the end up to the domain's
+             word budget (the default). Consecutive lines of a file are often one dialogue or one story:
+             a held-out block is unseen text as a whole, like the test split, where lines drawn at random
+             leave the rest of their dialogue or story in train.
+    random   lines drawn at random, seeded per domain (what babysweep did before: prepared folders whose
+             meta.json names no split mode were made this way, and it stays bit-identical per seed).
 """
 import hashlib
 import logging
@@ -15,6 +24,7 @@ from ..errors import DataError
 log = logging.getLogger("babysweep")
 
 SPLIT_SUFFIXES = {"train": (".train",), "test": (".dev", ".test")}
+VALID_SPLITS = ("tail", "random")  # the first is the default
 
 
 @dataclass
@@ -70,12 +80,15 @@ def wanted_names(suffixes) -> str:
     return " / ".join(f"*{s}" for s in suffixes)
 
 
-def split_train_validation(domains, valid_fraction=0.05, valid_words=None, seed=0):
+def split_train_validation(domains, valid_fraction=0.05, valid_words=None, seed=0, mode="tail"):
     """Line-level split, stratified per domain: each domain gives the same share of its words.
 
     Returns {domain: (train_lines, valid_lines)}, each list in the file's original order.
-    `valid_words` (an absolute budget) wins over `valid_fraction` when given.
+    `valid_words` (an absolute budget) wins over `valid_fraction` when given. `mode` is "tail" (the last
+    lines of each file) or "random" (lines drawn with `seed`); see the module docstring.
     """
+    if mode not in VALID_SPLITS:
+        raise DataError(f"validation split {mode!r}: must be one of {', '.join(VALID_SPLITS)}")
     total = sum(d.words for d in domains)
     if valid_words is not None:
         if not 0 < valid_words < total:
@@ -88,10 +101,13 @@ def split_train_validation(domains, valid_fraction=0.05, valid_words=None, seed=
     out = {}
     for d in domains:
         budget = round(d.words * fraction)
-        # Seeded per domain by name, so adding a domain file does not reshuffle the others
-        rng = random.Random(f"{seed}:{d.name}")
-        order = list(range(len(d.lines)))
-        rng.shuffle(order)
+        if mode == "tail":
+            order = range(len(d.lines) - 1, -1, -1)
+        else:
+            # Seeded per domain by name, so adding a domain file does not reshuffle the others
+            rng = random.Random(f"{seed}:{d.name}")
+            order = list(range(len(d.lines)))
+            rng.shuffle(order)
         taken, words = [], 0
         for i in order:
             if words >= budget:
