@@ -1,5 +1,6 @@
 """The built-in corpus generator: deterministic output in the BabyLM layout, word budgets, minimal pairs that
-a grammar-blind model cannot win, agreement that holds across the corpus, and safe writing. Real generation
+a grammar-blind model cannot win, EWoK-format items, no evaluation sentence in the corpus, agreement that holds
+across the corpus, and safe writing. Real generation
 and a real (untrained) transformers model throughout, no mocks."""
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis.blimp import load_suite
+from analysis.ewok import load_ewok
 from trainables.data.builtin_corpus import DEFAULT_WORDS, DOMAINS, GENERATOR, MIN_EVAL_WORDS, generate_corpus, lexicon
 from trainables.errors import DataError
 
@@ -150,9 +152,32 @@ def test_pair_files(small):
             assert r["UID"] == uid and r["field"] in ("morphology", "syntax", "semantics")
 
 
-def test_no_pair_sentence_is_in_the_corpus(small):
+def test_ewok_items(small):
+    out, summary = small
+    domains = load_ewok(out / "ewok", strict=True)[0]  # read by the EWoK scorer's own reader
+    assert list(domains) == ["agent-properties", "physical-relations", "spatial-relations"]
+    assert summary["ewok"] == {d: 100 for d in domains}
+    assert json.loads((out / "corpus.json").read_text())["ewok"] == summary["ewok"]
+    for domain, items in domains.items():
+        records = [json.loads(line) for line in (out / "ewok" / f"{domain}.jsonl").read_text("utf-8").splitlines()]
+        assert [r["item_id"] for r in records] == list(range(100)) and {r["Domain"] for r in records} == {domain}
+        assert len({i.context for i in items}) == 100  # distinct
+        for i in items:
+            one, two = i.target1.split(), i.target2.split()
+            assert i.target1 != i.target2 and one[-1] == two[-1] == "." and i.context.endswith(" .")
+            if domain == "agent-properties":  # one noun phrase differs: who has the feeling
+                assert one[-3:] == two[-3:] and i.context.split()[-2] == two[-4]
+            else:  # the same words, the two concepts in swapped roles
+                assert sorted(one) == sorted(two) and one[1] == two[-2] and two[1] == one[-2]
+    assert "ewok/agent-properties.jsonl" in (out / "README.md").read_text() or \
+        "`agent-properties`: 100 items" in (out / "README.md").read_text()
+
+
+def test_no_evaluation_sentence_is_in_the_corpus(small):
     out, _ = small
     pair_sentences = {s for ps in all_pairs(out).values() for p in ps for s in (p.good, p.bad)}
+    pair_sentences |= {s for items in load_ewok(out / "ewok")[0].values() for i in items
+                       for s in (i.context, i.target1, i.target2)}
     for split in ("train", "dev", "test"):
         for f in sorted((out / split).iterdir()):
             for line in f.read_text("utf-8").splitlines():
@@ -411,9 +436,33 @@ def test_bad_arguments(tmp_path, capsys):
         generate_corpus(tmp_path / "c", words=0)
     with pytest.raises(DataError, match="pairs_per_paradigm: must be a positive integer"):
         generate_corpus(tmp_path / "c", words=1000, pairs_per_paradigm=0)
+    with pytest.raises(DataError, match="ewok_items_per_domain: must be a positive integer"):
+        generate_corpus(tmp_path / "c", words=1000, ewok_items_per_domain=0)
     assert not (tmp_path / "c").exists()
     from sweep.cli import main
     assert main(["data", "generate", "--out", str(tmp_path / "c"), "--words", "0", "--quiet"]) == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("babysweep: error")]
     assert errors == ["babysweep: error: --words: must be a positive integer, got 0"]
     assert DEFAULT_WORDS == 1_000_000
+
+
+def test_a_folder_of_an_older_generator_version_is_named_as_such(small, tmp_path):
+    import shutil
+
+    out, _ = small
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    record = json.loads((old / "corpus.json").read_text())
+    (old / "corpus.json").write_text(json.dumps(dict(record, version=1)))
+    with pytest.raises(DataError) as e:
+        generate_corpus(old, **SMALL)
+    assert "generator version 1, and this is version 2" in str(e.value) and f"delete {old}" in str(e.value)
+
+
+def test_generate_prints_both_evaluation_folders(tmp_path, capsys):
+    from sweep.cli import main
+
+    assert main(["data", "generate", "--out", str(tmp_path / "c"), "--words", "3000", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"pairs in {tmp_path / 'c'}/blimp (suite builtin_pairs" in out
+    assert f"EWoK-format items: 3 domains, 300 items in {tmp_path / 'c'}/ewok" in out

@@ -4,12 +4,16 @@
     <out>/dev/<domain>.dev       by DOMAIN_SHARE; dev and test get a tenth of `words` each (at least
     <out>/test/<domain>.test     MIN_EVAL_WORDS)
     <out>/blimp/<UID>.jsonl      the minimal pairs, one JSON object a line with BLiMP's keys: sentence_good,
-                                 sentence_bad, field, linguistics_term, UID, pair_id (analysis.blimp reads them)
+                                 sentence_bad, field, linguistics_term, UID, pair_id (analysis.blimp reads them;
+                                 its suite is `builtin_pairs`: not BLiMP, and found by the corpus.json beside it)
+    <out>/ewok/<domain>.jsonl    EWoK-format items (ewok.py): Domain, ConceptA, ConceptB, Context1, Target1,
+                                 Target2, item_id (analysis.ewok reads them)
     <out>/corpus.json            the generator, its version, the arguments, word counts, every file's size
     <out>/README.md              the same for people
 
-No pair sentence appears as a sentence of the corpus: the pairs are made first, and a group of lines (an
-utterance, a story, an exchange) that holds one of their sentences is dropped whole.
+No evaluation sentence (of a pair, or a context or target of an EWoK item) appears as a sentence of the corpus:
+the pairs and items are made first, and a group of lines (an utterance, a story, an exchange) that holds one of
+their sentences is dropped whole.
 
 The folder is built aside and published in one rename (`trainables.files.staged_folder`): a crash leaves
 nothing, a second call with the same arguments finds the finished folder and returns at once, and of two
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from ...errors import DataError
 from ...files import folder_is_free, staged_folder
+from .ewok import DEFAULT_ITEMS, item_sentences, make_items
 from .grammar import GENERATOR, VERSION, grammar_for
 from .paradigms import PARADIGMS, make_pairs
 
@@ -30,17 +35,22 @@ MIN_EVAL_WORDS = 3_000  # dev and test get words/10, but never fewer than this
 PROGRESS_STEP = 20_000  # words between two progress reports
 
 
-def generate_corpus(out_dir, words=DEFAULT_WORDS, seed=0, pairs_per_paradigm=250, progress=None) -> dict:
-    """Write the built-in corpus and its minimal pairs to out_dir (see the module docstring); return
-    {"out_dir", "seed", "words": {split: {domain: n}}, "paradigms": {UID: n_pairs}}.
+def generate_corpus(out_dir, words=DEFAULT_WORDS, seed=0, pairs_per_paradigm=250, progress=None,
+                    ewok_items_per_domain=DEFAULT_ITEMS) -> dict:
+    """Write the built-in corpus, its minimal pairs and its EWoK-format items to out_dir (see the module
+    docstring); return {"out_dir", "seed", "words": {split: {domain: n}}, "paradigms": {UID: n_pairs},
+    "ewok": {domain: n_items}}.
     `progress(words_done, words_total)` is called now and then, and once at the end."""
     if int(words) != words or words < 1:
         raise DataError(f"--words: must be a positive integer, got {words!r}")
     if int(pairs_per_paradigm) != pairs_per_paradigm or pairs_per_paradigm < 1:
         raise DataError(f"pairs_per_paradigm: must be a positive integer, got {pairs_per_paradigm!r}")
+    if int(ewok_items_per_domain) != ewok_items_per_domain or ewok_items_per_domain < 1:
+        raise DataError(f"ewok_items_per_domain: must be a positive integer, got {ewok_items_per_domain!r}")
     words, seed, pairs_per_paradigm = int(words), int(seed), int(pairs_per_paradigm)
     out_dir = Path(out_dir)
-    params = {"version": VERSION, "words_requested": words, "seed": seed, "pairs_per_paradigm": pairs_per_paradigm}
+    params = {"version": VERSION, "words_requested": words, "seed": seed, "pairs_per_paradigm": pairs_per_paradigm,
+              "ewok_items_per_domain": int(ewok_items_per_domain)}
     done = _existing(out_dir, params)
     if done is not None:
         return done
@@ -67,11 +77,14 @@ def _split_budgets(words):
 
 def _write_corpus(folder: Path, params, budgets, reporter) -> dict:
     """Fill `folder` (a staging folder, ours alone until it is published) and return corpus.json's record."""
-    # pairs first: the corpus must not contain any of their sentences
+    # pairs and EWoK items first: the corpus must not contain any of their sentences
     pairs = make_pairs(params["seed"], params["pairs_per_paradigm"])
+    items = make_items(params["seed"], params["ewok_items_per_domain"])
     good = {r["sentence_good"] for rs in pairs.values() for r in rs}
     bad = {r["sentence_bad"] for rs in pairs.values() for r in rs}
-    rejected = {"good": 0, "bad": 0}  # "bad" stays 0 unless the grammar can make an ungrammatical sentence
+    ewok = item_sentences(items)
+    # "bad" stays 0 unless the grammar can make an ungrammatical sentence
+    rejected = {"good": 0, "bad": 0, "ewok": 0}
 
     counts, files = {}, {}  # words per split and domain; bytes per file written
     words_before = 0  # in the files already written
@@ -87,9 +100,10 @@ def _write_corpus(folder: Path, params, budgets, reporter) -> dict:
             while n < share:
                 group = grammar.lines(domain)
                 sentences = [" ".join(s) for _, ss in group for s in ss]
-                if any(s in good or s in bad for s in sentences):
+                if any(s in good or s in bad or s in ewok for s in sentences):
                     rejected["good"] += sum(s in good for s in sentences)
                     rejected["bad"] += sum(s in bad for s in sentences)
+                    rejected["ewok"] += sum(s in ewok for s in sentences)
                     continue
                 for speaker, ss in group:
                     line = speaker + " ".join(" ".join(s) for s in ss)
@@ -103,9 +117,13 @@ def _write_corpus(folder: Path, params, budgets, reporter) -> dict:
     (folder / "blimp").mkdir()
     for uid, records in pairs.items():
         _write(folder, f"blimp/{uid}.jsonl", "".join(json.dumps(r) + "\n" for r in records), files)
+    (folder / "ewok").mkdir()
+    for domain, records in items.items():
+        _write(folder, f"ewok/{domain}.jsonl", "".join(json.dumps(r) + "\n" for r in records), files)
 
     record = {"generator": GENERATOR, **params, "words": counts,
               "paradigms": {uid: len(rs) for uid, rs in pairs.items()},
+              "ewok": {domain: len(rs) for domain, rs in items.items()},
               "paradigm_info": {uid: {"field": f, "linguistics_term": t} for uid, f, t, _ in PARADIGMS},
               "rejected_corpus_sentences": rejected, "files": files}
     (folder / "README.md").write_text(_readme(record), encoding="utf-8")
@@ -138,7 +156,7 @@ class _Progress:
 
 def _summary_of(record, out_dir):
     return {"out_dir": str(out_dir), "seed": record["seed"], "words": record["words"],
-            "paradigms": record["paradigms"]}
+            "paradigms": record["paradigms"], "ewok": record.get("ewok", {})}
 
 
 def _existing(out_dir: Path, params):
@@ -157,6 +175,10 @@ def _existing(out_dir: Path, params):
         raise DataError(f"{out_dir}: folder is not empty and holds no corpus of babysweep's built-in "
                         f"generator; choose an empty or new folder")
     theirs = {k: record.get(k) for k in params}
+    if record.get("version") != params["version"]:
+        raise DataError(f"{out_dir}: holds a built-in corpus of generator version {record.get('version')}, and this "
+                        f"is version {params['version']} (its output differs); delete {out_dir} and generate "
+                        f"again, or choose another folder")
     if theirs != params:
         said = ", ".join(f"{k}={v}" for k, v in theirs.items())
         raise DataError(f"{out_dir}: holds a built-in corpus made with {said}; choose another folder "
@@ -174,13 +196,16 @@ def _readme(record):
                      for split in record["words"])
     paradigms = "\n".join(f"- `{uid}` ({record['paradigm_info'][uid]['field']}): {n} pairs"
                           for uid, n in record["paradigms"].items())
+    ewok = "\n".join(f"- `{domain}`: {n} items" for domain, n in record["ewok"].items())
     return f"""# Built-in corpus (babysweep)
 
 Made by `{GENERATOR}` version {record['version']} with words={record['words_requested']},
-seed={record['seed']}, pairs_per_paradigm={record['pairs_per_paradigm']}: synthetic child-directed English
-from a small probabilistic grammar, in the BabyLM layout (one utterance a line), with BLiMP-style minimal
-pairs made by the same grammar. No pair sentence occurs as a sentence of the corpus. Regenerate it any time:
-the output is the same, byte for byte, for the same arguments.
+seed={record['seed']}, pairs_per_paradigm={record['pairs_per_paradigm']},
+ewok_items_per_domain={record['ewok_items_per_domain']}: synthetic child-directed English from a small
+probabilistic grammar, in the BabyLM layout (one utterance a line), with BLiMP-style minimal pairs made by the
+same grammar and EWoK-format world-knowledge items made from its words. No evaluation sentence (of a pair or an
+item) occurs as a sentence of the corpus. Regenerate it any time: the output is the same, byte for byte, for
+the same arguments.
 
 Words (whitespace-separated) per split and domain:
 
@@ -189,7 +214,12 @@ Words (whitespace-separated) per split and domain:
 {rows}
 
 Minimal-pair paradigms (`blimp/<UID>.jsonl`; keys sentence_good, sentence_bad, field, linguistics_term,
-UID, pair_id):
+UID, pair_id). `babysweep evaluate` names this suite `builtin_pairs` (they are not BLiMP):
 
 {paradigms}
+
+EWoK-format items (`ewok/<domain>.jsonl`; keys Domain, ConceptA, ConceptB, Context1, Target1, Target2, item_id;
+an item is right when Target1 is the more probable continuation of Context1; `babysweep evaluate --ewok`):
+
+{ewok}
 """
