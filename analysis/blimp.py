@@ -1,51 +1,98 @@
-"""Zero-shot minimal-pair scoring (BLiMP and its BabyLM supplement).
+"""Zero-shot minimal-pair scoring (BLiMP, its BabyLM supplement, the built-in pairs, any folder in that format).
 
 A pair is a grammatical sentence and an ungrammatical one that differ minimally. The model scores each whole
-sentence by its summed token log-probability, with the beginning-of-sentence token prepended (`<s>` + the
-sentence's tokens, exactly how the training streams were made); the first token is thus scored given `<s>`,
-and `<s>` itself is not scored. Sentences are scored as they are: the supplement's dialogue sentences that
-hold a newline keep it. A pair is right when the good sentence scores strictly higher than the bad one; a tie
-counts as wrong.
+sentence by its summed token log-probability with the beginning-of-sentence token prepended (`<s>` + the
+sentence's tokens, as the training streams are made); the first token is thus scored given `<s>`, and `<s>`
+itself is not scored. The defaults are those of lm-eval, the BabyLM evaluation pipeline, so that a score here
+and a score there mean the same.
 
-Conventions (stated here and in every result, under "convention"):
-  * a paradigm's accuracy is the fraction of its pairs that are right;
-  * a suite's score is the MEAN OF THE PER-PARADIGM ACCURACIES (every paradigm weighs the same, whatever its
-    number of pairs), not the fraction of all pairs that are right (the pooled accuracy is also given,
-    under "pooled").
+Conventions (every result states them: `conventions(...)`, under "convention", "ties_rule", "newline",
+"precision"):
+  * **newline = utterance boundary.** The supplement's dialogue sentences hold "\\n" between turns ("David:
+    Should you quit?\\nSarah: No, I shouldn't."). Training never sees a newline: a line break in a corpus file
+    ends an utterance (trainables/data reads the files with str.splitlines and drops blank lines), and the
+    training stream puts `</s> <s>` between two utterances. So a scored text is cut into lines the same way
+    (str.splitlines, blank lines dropped) and the lines are joined by that boundary: "u1\\nu2" is encoded
+    `<s> u1 </s> <s> u2`, and every token after the first `<s>` is scored, the boundary tokens too (they are the
+    same in both sentences of a pair, and scoring them is what scoring "the whole text" means for the model).
+    No `</s>` is added at the end (lm-eval adds none). A model trained on an older prepared folder saw the
+    stream `<s> u1 <s> u2` (no `</s>`): for it the boundary is `<s>` alone. Which stream a model saw is read by
+    `stream_of(checkpoint)`: the checkpoint's babysweep.json ("stream"), else the meta.json of the prepared
+    folder it names (`"stream": "bos_eos"`; a meta.json without the field is an old `bos` stream), else the new
+    stream (`bos_eos`, also for models from elsewhere). Results record it as "newline" (NEWLINE_RULES).
+  * **ties**, an option, lm-eval's by default: `ties="right"` counts good >= bad as right (lm-eval takes the
+    first maximum of the choices' log-likelihoods, and the good sentence is the first choice); `ties="wrong"`
+    asks for good > bad strictly (babysweep's rule before). Results record it as "ties_rule" ("right" or
+    "wrong"), and the number of tied pairs as "ties".
+  * **float32 on every device**: no autocast, float32 matmuls (TF32 off while scoring), the log-softmax in
+    float32 and each sentence's sum in float64 of the float32 token log-probabilities. A bf16 forward pass keeps
+    about 3 significant digits of each activation: enough to flip a close pair, and to make a score depend on
+    the device it was computed on. Results record "precision": "float32".
+  * a paradigm's accuracy is the fraction of its pairs that are right; a suite's score is the MEAN OF THE
+    PER-PARADIGM ACCURACIES (every paradigm weighs the same, whatever its number of pairs), not the fraction of
+    all pairs that are right (that, the pooled accuracy, is also given, under "pooled").
+
+Suite names (the results table's columns, `suite_name_of`): BabyLM's `blimp_filtered` folder is the suite
+`blimp_filtered` (per-paradigm columns `blimp/<UID>`), its `supplement_filtered` folder is `blimp_supplement`
+(`supplement/<task>`): the names babysweep always used. The built-in pairs (`babysweep data generate` writes
+them to `<out>/blimp/`, beside its corpus.json) are not BLiMP: their suite is `builtin_pairs`. Any other folder
+is the suite of its name (or the name given), with columns `<suite>/<paradigm>`. `blimp`, `supplement` and
+`ewok` are not suite names (the first two are the BabyLM suites' column prefixes, the last is EWoK's suite).
 
 Formats read (one JSON object a line, blank lines ignored; the paradigm's name is the file's stem):
   * original BLiMP: `sentence_good`, `sentence_bad`, `pairID` (a string), `UID`, ...;
-  * BabyLM's filtered BLiMP and the built-in pairs (`babysweep data generate`, `blimp/<UID>.jsonl`):
-    `sentence_good`, `sentence_bad`, `pair_id`, `UID`, `field`, `linguistics_term`, ...;
+  * BabyLM's filtered BLiMP and the built-in pairs (`blimp/<UID>.jsonl`): `sentence_good`, `sentence_bad`,
+    `pair_id`, `UID`, `field`, `linguistics_term`, ...;
   * BabyLM's supplement: `sentence_good`, `sentence_bad` plus task-specific keys and no pair id: the pair id
     is then the line number.
 
 Bad input never gives a traceback: a line that is not a JSON object, or lacks a sentence field, is reported as
-"file:line: problem" and skipped (or, with `strict`, stops everything with a `BlimpError` naming file:line); an
-empty paradigm is reported and skipped (an error with `strict`); a missing folder, a folder without `*.jsonl`
-files, or a checkpoint that cannot be loaded or whose tokenizer has no BOS token is a `BlimpError`.
+"file:line: problem; line skipped" (or, with `strict`, stops everything with a `BlimpError` naming file:line);
+an empty paradigm is reported and skipped (an error with `strict`); a missing folder, a folder without `*.jsonl`
+files, or a checkpoint that cannot be loaded or whose tokenizer has no BOS token is a `BlimpError`. Every file
+is read before the model is loaded, so bad input fails fast and nothing is half-written.
 
-Scoring is batched: sentences are tokenized together, sorted by length (so a batch holds sentences of about
-the same length and little padding), right-padded with an attention mask, run `batch_size` at a time, and put
-back in input order. `sentence_logprobs_reference` is the plain one-sentence-per-forward-pass loop it is
-tested against. On CUDA both run under bf16 autocast (the log-softmax itself in float32); on CPU, in float32.
+Scoring is batched (`_logprobs_of_ids`, shared with analysis/ewok.py, which scores from a given position of
+each sequence): sequences are tokenized together, sorted by length (so a batch holds sequences of about the
+same length and little padding), right-padded with an attention mask, run `batch_size` at a time, and put back
+in input order. `sentence_logprobs_reference` is the plain one-sentence-per-forward-pass loop it is tested
+against.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sweep.table import FIRST_COLUMNS, paradigm_prefix
 from trainables.errors import UserError
 
 CONVENTION = "mean of per-paradigm accuracies"
-TIE_RULE = "a pair is right only when good > bad strictly (ties count as wrong)"
+TIES = ("right", "wrong")
+DEFAULT_TIES = "right"
+TIES_RULES = {"right": "a pair is right when good >= bad (a tie counts as right, as lm-eval: the first maximum)",
+              "wrong": "a pair is right only when good > bad strictly (a tie counts as wrong)"}
+TIE_RULE = TIES_RULES[DEFAULT_TIES]  # the default rule, in words
+PRECISION = "float32"
+# the training stream a model saw: "bos_eos" <s> utterance </s> (prepared folders with "stream": "bos_eos"),
+# "bos" <s> utterance (older prepared folders, whose meta.json has no "stream")
+STREAMS = ("bos_eos", "bos")
+DEFAULT_STREAM = "bos_eos"
+NEWLINE_RULES = {"bos_eos": "utterance boundary </s> <s>", "bos": "utterance boundary <s>"}
 SENTENCE_FIELDS = ("sentence_good", "sentence_bad")
 PAIR_ID_FIELDS = ("pair_id", "pairID")  # BabyLM filtered / built-in, original BLiMP
+
+# folder name -> suite name, for BabyLM's folders; the built-in pairs are BUILTIN_SUITE
+BABYLM_FOLDERS = {"blimp_filtered": "blimp_filtered", "supplement_filtered": "blimp_supplement"}
+BUILTIN_SUITE = "builtin_pairs"
+# not suite names: the BabyLM suites' column prefixes, EWoK's suite, and the table's other columns
+RESERVED_SUITE_NAMES = ("blimp", "supplement", "ewok", "config", *FIRST_COLUMNS, "scored_epoch", "scored_val_loss",
+                        "eval_note", "source_trial_id", "convention", "ties_rule", "newline", "precision")
 
 
 class BlimpError(UserError):
@@ -67,33 +114,78 @@ class Pair:
     pair_id: str
 
 
+@dataclass
+class SuiteInput:
+    """One suite read from its folder, ready to score: its name (the score column), the prefix of its
+    per-paradigm columns, its kind ("pairs" or "ewok"), the option it came from ("blimp", "supplement" or
+    "ewok": --blimp, ...), its folder, {paradigm: pairs or items}, and the warnings."""
+    name: str
+    prefix: str
+    kind: str
+    option: str
+    folder: Path
+    data: dict
+    warnings: list
+
+
+# -----------------------------------------------------------------------------
+# conventions
+
+
+def check_ties(ties) -> str:
+    if ties not in TIES:
+        raise BlimpError(f"--ties: must be right (good >= bad counts as right, lm-eval's rule) or wrong (only "
+                         f"good > bad), got {ties!r}")
+    return ties
+
+
+def check_stream(stream, where="stream") -> str:
+    if stream not in STREAMS:
+        raise BlimpError(f"{where}: unknown training stream {stream!r} (known: {', '.join(STREAMS)})")
+    return stream
+
+
+def conventions(ties=DEFAULT_TIES, stream=DEFAULT_STREAM) -> dict:
+    """What every result records about how it was scored."""
+    return {"convention": CONVENTION, "ties_rule": check_ties(ties), "newline": NEWLINE_RULES[check_stream(stream)],
+            "precision": PRECISION}
+
+
 # -----------------------------------------------------------------------------
 # reading pairs
 
 
 def _pair_of(record, paradigm: str, lineno: int) -> tuple[Pair | None, str | None]:
     """The Pair in one decoded line, or None and the problem."""
-    if not isinstance(record, dict):
-        return None, f"not a JSON object but a {type(record).__name__}"
-    for name in SENTENCE_FIELDS:
-        if name not in record:
-            return None, f"missing field {name!r}"
-        if not isinstance(record[name], str):
-            return None, f"field {name!r} is not a string ({type(record[name]).__name__})"
-        if not record[name].strip():
-            return None, f"field {name!r} is empty"
+    problem = check_fields(record, SENTENCE_FIELDS)
+    if problem:
+        return None, problem
     pair_id = next((record[k] for k in PAIR_ID_FIELDS if record.get(k) is not None), lineno)
     return Pair(record["sentence_good"], record["sentence_bad"], paradigm, str(pair_id)), None
 
 
-def read_paradigm(path, strict=False) -> tuple[list[Pair], list[str]]:
-    """The pairs of one jsonl file and the warnings ("file:line: problem") for the lines skipped.
-    With `strict`, the first bad line raises BlimpError instead. The paradigm is the file's stem."""
+def check_fields(record, fields, may_be_empty=()) -> str | None:
+    """The problem of a decoded line that should be a JSON object with these string fields, or None."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but a {type(record).__name__}"
+    for name in fields:
+        if name not in record:
+            return f"missing field {name!r}"
+        if not isinstance(record[name], str):
+            return f"field {name!r} is not a string ({type(record[name]).__name__})"
+        if name not in may_be_empty and not record[name].strip():
+            return f"field {name!r} is empty"
+    return None
+
+
+def read_jsonl(path, parse, strict=False) -> tuple[list, list[str]]:
+    """The objects `parse(record, lineno)` makes of the lines of a jsonl file, and the warnings ("file:line:
+    problem; line skipped") for the lines it skipped. `parse` returns (object, None) or (None, problem). With
+    `strict`, the first bad line raises BlimpError instead."""
     path = Path(path)
     if not path.is_file():
         raise BlimpError(f"{path}: no such file")
-    paradigm = path.stem
-    pairs, warnings = [], []
+    out, warnings = [], []
     try:
         f = open(path, "rb")
     except OSError as e:
@@ -103,24 +195,60 @@ def read_paradigm(path, strict=False) -> tuple[list[Pair], list[str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                pair, problem = None, "not UTF-8"
+                obj, problem = None, "not UTF-8"
             else:
                 if not line.strip():
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as e:
-                    pair, problem = None, f"malformed JSON ({e.msg}, column {e.colno})"
+                    obj, problem = None, f"malformed JSON ({e.msg}, column {e.colno})"
                 else:
-                    pair, problem = _pair_of(record, paradigm, lineno)
+                    obj, problem = parse(record, lineno)
             if problem is None:
-                pairs.append(pair)
+                out.append(obj)
                 continue
             message = f"{path}:{lineno}: {problem}"
             if strict:
                 raise BlimpError(message)
             warnings.append(_one_line(message + "; line skipped"))
-    return pairs, warnings
+    return out, warnings
+
+
+def read_paradigm(path, strict=False) -> tuple[list[Pair], list[str]]:
+    """The pairs of one jsonl file and the warnings ("file:line: problem") for the lines skipped.
+    With `strict`, the first bad line raises BlimpError instead. The paradigm is the file's stem."""
+    paradigm = Path(path).stem
+    return read_jsonl(path, lambda record, lineno: _pair_of(record, paradigm, lineno), strict)
+
+
+def jsonl_files(folder, what: str) -> list[Path]:
+    """The *.jsonl files of `folder`, sorted; BlimpError when the folder is missing or has none. `what`: what
+    one file holds, for the message ("minimal pairs per paradigm")."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BlimpError(f"{folder}: no such folder (expected one .jsonl file of {what})")
+    files = sorted(p for p in folder.glob("*.jsonl") if p.is_file())
+    if not files:
+        raise BlimpError(f"{folder}: no *.jsonl files (expected one file of {what})")
+    return files
+
+
+def check_limit(limit, what="pairs per paradigm"):
+    if limit is not None and (int(limit) != limit or limit < 1):
+        raise BlimpError(f"limit: must be a positive whole number of {what}, got {limit!r}")
+
+
+def read_file_of(path, read, strict, what, unit) -> tuple[list, list[str]]:
+    """`read(path, strict=strict)`'s objects and warnings, with one more warning when it gave none ("file: no
+    <what>; <unit> skipped"), which `strict` makes a BlimpError."""
+    objs, warnings = read(path, strict=strict)
+    if not objs:
+        message = f"{path}: no {what}" + (" (every line was skipped)" if warnings else "")
+        if strict:
+            raise BlimpError(message)
+        warnings = warnings + [message + f"; {unit} skipped"]
+    return objs, warnings
 
 
 def load_suite(folder, strict=False, limit=None) -> tuple[dict[str, list[Pair]], list[str]]:
@@ -129,27 +257,69 @@ def load_suite(folder, strict=False, limit=None) -> tuple[dict[str, list[Pair]],
     (a BlimpError with `strict`); a missing folder, one without *.jsonl files, or one whose paradigms are all
     empty is a BlimpError."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise BlimpError(f"{folder}: no such folder (expected one .jsonl file of minimal pairs per paradigm)")
-    files = sorted(p for p in folder.glob("*.jsonl") if p.is_file())
-    if not files:
-        raise BlimpError(f"{folder}: no *.jsonl files (expected one file of minimal pairs per paradigm)")
-    if limit is not None and (int(limit) != limit or limit < 1):
-        raise BlimpError(f"limit: must be a positive whole number of pairs per paradigm, got {limit!r}")
+    files = jsonl_files(folder, "minimal pairs per paradigm")
+    check_limit(limit)
     suite, warnings = {}, []
     for path in files:
-        pairs, w = read_paradigm(path, strict=strict)
+        pairs, w = read_file_of(path, read_paradigm, strict, "pairs", "paradigm")
         warnings += w
         if not pairs:
-            message = f"{path}: no pairs" + (" (every line was skipped)" if w else "")
-            if strict:
-                raise BlimpError(message)
-            warnings.append(message + "; paradigm skipped")
             continue
         suite[path.stem] = pairs[:int(limit)] if limit is not None else pairs
     if not suite:
         raise BlimpError(f"{folder}: no paradigm has any pairs")
     return dict(sorted(suite.items())), warnings
+
+
+def is_builtin_pairs(folder) -> bool:
+    """True for the `blimp/` folder of a built-in corpus (`babysweep data generate`): its corpus.json, beside
+    it, names babysweep's generator."""
+    from trainables.data.builtin_corpus import GENERATOR
+
+    folder = Path(folder)
+    try:
+        record = json.loads((folder.parent / "corpus.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return folder.name == "blimp" and isinstance(record, dict) and record.get("generator") == GENERATOR
+
+
+def suite_name_of(folder, name=None) -> str:
+    """The suite (score column) of a folder of minimal pairs: `name` when given, else blimp_filtered for
+    BabyLM's blimp_filtered, blimp_supplement for its supplement_filtered, builtin_pairs for the built-in
+    pairs, the folder's name for any other. BlimpError for a name that cannot be a column of its own."""
+    folder = Path(folder).expanduser()
+    if name is None:
+        given = Path(os.path.abspath(folder))  # the name given (".." resolved), not that of a symlink's target
+        if given.name in BABYLM_FOLDERS:
+            return BABYLM_FOLDERS[given.name]
+        if is_builtin_pairs(given):
+            return BUILTIN_SUITE
+        name, how = given.name, f"{folder}: the folder's name"
+    else:
+        how = "--suite-name"
+    if not name or "/" in name or name != name.strip() or name in RESERVED_SUITE_NAMES:
+        why = "is the column prefix of a BabyLM suite or EWoK's suite" if name in RESERVED_SUITE_NAMES else \
+            "cannot name a column (empty, or holds '/' or spaces at its ends)"
+        raise BlimpError(f"{how} {name!r} {why}; name the suite with --suite-name NAME (or rename the folder)")
+    return name
+
+
+def read_pair_suites(blimp_dir=None, supplement_dir=None, suite_name=None, strict=False,
+                     limit=None) -> list[SuiteInput]:
+    """The pair suites of --blimp (named `suite_name` when given) and --supplement, read and named; a
+    BlimpError when two would have the same name."""
+    out = []
+    for option, folder, name in (("blimp", blimp_dir, suite_name), ("supplement", supplement_dir, None)):
+        if folder is None:
+            continue
+        suite = suite_name_of(folder, name)
+        data, warnings = load_suite(folder, strict=strict, limit=limit)
+        out.append(SuiteInput(suite, paradigm_prefix(suite), "pairs", option, Path(folder), data, warnings))
+    if len(out) == 2 and out[0].name == out[1].name:
+        raise BlimpError(f"--blimp {blimp_dir} and --supplement {supplement_dir} are both the suite "
+                         f"{out[0].name!r}; name the --blimp one with --suite-name")
+    return out
 
 
 # -----------------------------------------------------------------------------
@@ -162,11 +332,25 @@ def _default_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def model_folder(checkpoint) -> Path | None:
+    """The folder holding the model of `checkpoint` (itself, or its hf/), when it holds one: config.json and
+    weights (a Hugging Face weights file, or a pretraining checkpoint's trainer_state.pt); None otherwise."""
+    from trainables.model import WEIGHT_FILES
+
+    checkpoint = Path(checkpoint)
+    for folder in (checkpoint / "hf", checkpoint):
+        if (folder / "config.json").is_file() and any((folder / f).is_file()
+                                                       for f in (*WEIGHT_FILES, "trainer_state.pt")):
+            return folder
+    return None
+
+
 def load_model(checkpoint, device=None):
-    """(model, tokenizer) of a model folder, the model in eval mode on `device` (default: CUDA when available): a
-    Hugging Face folder, a trial's checkpoint holding one (hf/), or a pretraining checkpoint taken at any report
-    (its config.json, tokenizer and trainer_state.pt). BlimpError when the folder is missing, cannot be loaded,
-    or its tokenizer has no BOS token."""
+    """(model, tokenizer) of a model folder, the model in float32 and eval mode on `device` (default: CUDA when
+    available): a Hugging Face folder, a trial's checkpoint holding one (hf/), or a pretraining checkpoint taken
+    at any report (its config.json, tokenizer and trainer_state.pt). BlimpError when the folder is missing,
+    cannot be loaded, or its tokenizer has no BOS token."""
+    import torch
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -196,68 +380,169 @@ def load_model(checkpoint, device=None):
     vocab = getattr(model.config, "vocab_size", None)
     if vocab is not None and len(tokenizer) > vocab:
         raise BlimpError(f"{checkpoint}: the tokenizer has {len(tokenizer)} entries but the model only {vocab}")
-    model.to(_default_device() if device is None else device)
+    model.to(device=_default_device() if device is None else device, dtype=torch.float32)
     model.eval()
     return model, tokenizer
 
 
-def _encode(tokenizer, sentences) -> list[list[int]]:
-    """<s> + the sentence's tokens, for each sentence. The tokenizer adds no special tokens of its own."""
+def _read_json(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BlimpError(f"{path}: cannot read it ({_one_line(e)})") from None
+    if not isinstance(record, dict):
+        raise BlimpError(f"{path}: not a JSON object")
+    return record
+
+
+def stream_of(checkpoint) -> tuple[str, str]:
+    """(stream, where it was read): the training stream the model of `checkpoint` saw, which says what a newline
+    of a scored text becomes (see the module docstring). From its babysweep.json's "stream", else from the
+    meta.json of the prepared folder babysweep.json names ("stream", absent in the older `bos` folders), else
+    DEFAULT_STREAM (a model from elsewhere, or one whose prepared folder is gone)."""
+    checkpoint = Path(checkpoint)
+    about_path = next((p for p in (checkpoint / "babysweep.json", checkpoint / "hf" / "babysweep.json")
+                       if p.is_file()), None)
+    if about_path is None:
+        return DEFAULT_STREAM, f"default: {checkpoint} has no babysweep.json"
+    about = _read_json(about_path)
+    if about.get("stream") is not None:
+        return check_stream(about["stream"], f"{about_path}: stream"), str(about_path)
+    data = about.get("data")
+    meta_path = Path(data) / "meta.json" if isinstance(data, str) and data else None
+    if meta_path is None or not meta_path.is_file():
+        return DEFAULT_STREAM, (f"default: the prepared folder {about_path} names ({data}) is not here" if data
+                                else f"default: {about_path} names no prepared folder")
+    meta = _read_json(meta_path)
+    return check_stream(meta.get("stream", "bos"), f"{meta_path}: stream"), str(meta_path)
+
+
+# -----------------------------------------------------------------------------
+# encoding: <s> + the text's tokens, each line break an utterance boundary
+
+
+def utterances(text: str) -> list[str]:
+    """The lines of a text as the corpus reader cuts a file (trainables/data/babylm.py): str.splitlines, blank
+    lines dropped, each line kept as it is."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def bos_id(tokenizer) -> int:
     bos = tokenizer.bos_token_id
     if bos is None:
         raise BlimpError("the tokenizer has no BOS token; minimal-pair scoring prepends one to every sentence")
-    sentences = list(sentences)
-    if not sentences:
+    return bos
+
+
+def boundary_ids(tokenizer, stream=DEFAULT_STREAM) -> list[int]:
+    """The tokens between two utterances in the training stream: </s> <s> (bos_eos) or <s> (bos)."""
+    bos = bos_id(tokenizer)
+    if check_stream(stream) == "bos":
+        return [bos]
+    if tokenizer.eos_token_id is None:
+        raise BlimpError("the tokenizer has no EOS token, but the model's training stream puts </s> <s> between "
+                         "utterances (a newline of a scored text)")
+    return [tokenizer.eos_token_id, bos]
+
+
+def tokenize(tokenizer, texts) -> list[list[int]]:
+    """The tokens of each text, no special tokens added, in one batched call."""
+    texts = list(texts)
+    if not texts:
         return []
-    ids = tokenizer(sentences, add_special_tokens=False)["input_ids"]
-    return [[bos] + list(x) for x in ids]
+    return [list(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def join_lines(line_ids, boundary) -> list[int]:
+    """Token lists of consecutive utterances, joined by the boundary."""
+    out = []
+    for i, ids in enumerate(line_ids):
+        if i:
+            out += boundary
+        out += ids
+    return out
+
+
+def encode_sentences(tokenizer, sentences, stream=DEFAULT_STREAM) -> list[list[int]]:
+    """<s> + the sentence's tokens, for each sentence; a line break is the utterance boundary of `stream`
+    ("u1\\nu2": <s> u1 </s> <s> u2 for bos_eos, <s> u1 <s> u2 for bos). The tokenizer adds nothing of its own."""
+    bos = bos_id(tokenizer)
+    lines = [utterances(s) for s in sentences]
+    boundary = boundary_ids(tokenizer, stream) if any(len(ls) > 1 for ls in lines) else []
+    flat = iter(tokenize(tokenizer, [u for ls in lines for u in ls]))
+    return [[bos] + join_lines([next(flat) for _ in ls], boundary) for ls in lines]
+
+
+# -----------------------------------------------------------------------------
+# scoring
 
 
 def _setup(model, device):
+    """The device to score on; the model moved there, in float32 and eval mode."""
     import torch
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    if next(model.parameters()).device != device:
-        model.to(device)
+    first = next(model.parameters())
+    if first.device != device or first.dtype != torch.float32:
+        model.to(device=device, dtype=torch.float32)
     model.eval()
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else nullcontext
-    return device, autocast
+    return device
 
 
-def _logprobs_of_ids(model, ids, batch_size, device, progress=None) -> np.ndarray:
-    """Summed log-probability of tokens 1.. of each id list given the ones before, batched."""
+@contextmanager
+def _float32_math():
+    """True float32 matmuls while scoring (no TF32 on CUDA), whatever the process set before."""
+    import torch
+
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]
+
+
+def _logprobs_of_ids(model, ids, batch_size, device, progress=None, starts=None) -> np.ndarray:
+    """Summed log-probability of tokens starts[i].. of each id list given the ones before (starts: 1 for every
+    list when None, i.e. all but the leading <s>), batched, in float32 with float64 sums."""
     import torch
 
     if int(batch_size) != batch_size or batch_size < 1:
         raise BlimpError(f"batch_size: must be a positive whole number, got {batch_size!r}")
     batch_size = int(batch_size)
-    device, autocast = _setup(model, device)
+    device = _setup(model, device)
     pad = getattr(model.config, "pad_token_id", None) or 0  # any id will do: padded positions are masked
     out = np.zeros(len(ids), dtype=np.float64)
-    lengths = np.array([len(x) for x in ids])
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
+    starts = np.ones(len(ids), dtype=np.int64) if starts is None else np.asarray(starts, dtype=np.int64)
+    if len(starts) != len(ids) or (len(ids) and (starts.min() < 1 or np.any(starts > lengths))):
+        raise ValueError("starts: one position per sequence, from 1 to its length")
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     done = 0
-    with torch.inference_mode():
-        for start in range(0, len(ids), batch_size):
-            idx = order[start:start + batch_size]
+    with torch.inference_mode(), _float32_math():
+        for begin in range(0, len(ids), batch_size):
+            idx = order[begin:begin + batch_size]
             width = int(lengths[idx[0]])
             x = np.full((len(idx), width), pad, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
+            scored = np.zeros((len(idx), width), dtype=bool)  # the target positions to sum
             for row, i in enumerate(idx):
                 x[row, :lengths[i]] = ids[i]
                 mask[row, :lengths[i]] = 1
+                scored[row, starts[i]:lengths[i]] = True
             x = torch.from_numpy(x).to(device, non_blocking=True)
             mask = torch.from_numpy(mask).to(device, non_blocking=True)
+            scored = torch.from_numpy(scored[:, 1:]).to(device, non_blocking=True)
             try:
-                with autocast():
-                    logits = model(input_ids=x, attention_mask=mask).logits[:, :-1]
-                logits = logits.float()
+                logits = model(input_ids=x, attention_mask=mask).logits[:, :-1].float()
                 # log p(target) = logit(target) - logsumexp(logits): no full log-softmax tensor is made
                 target = logits.gather(-1, x[:, 1:, None])[..., 0] - torch.logsumexp(logits, dim=-1)
             except torch.cuda.OutOfMemoryError:
                 raise BlimpError(f"out of GPU memory scoring {len(idx)} sentences of {width} tokens at once; "
                                  f"use a smaller batch_size") from None
-            sums = (target.double() * mask[:, 1:]).sum(-1)
+            sums = torch.where(scored, target, torch.zeros_like(target)).double().sum(-1)
             out[idx] = sums.cpu().numpy()
             done += len(idx)
             if progress:
@@ -265,29 +550,28 @@ def _logprobs_of_ids(model, ids, batch_size, device, progress=None) -> np.ndarra
     return out
 
 
-def sentence_logprobs(model, tokenizer, sentences, batch_size=64, device=None, progress=None) -> np.ndarray:
-    """Summed token log-probability (nats, float64) of each sentence after <s>, in input order. Batched:
-    sorted by length, right-padded with an attention mask, `batch_size` sentences per forward pass.
-    `device`: where to run (default: the model's; the model is moved there). `progress`: called with
-    (sentences done, total) after each batch."""
-    return _logprobs_of_ids(model, _encode(tokenizer, sentences), batch_size, device, progress)
+def sentence_logprobs(model, tokenizer, sentences, batch_size=64, device=None, progress=None,
+                      stream=DEFAULT_STREAM) -> np.ndarray:
+    """Summed token log-probability (nats, float64) of each sentence after <s>, in input order, a newline
+    being the utterance boundary of `stream`. Batched: sorted by length, right-padded with an attention mask,
+    `batch_size` sentences per forward pass. `device`: where to run (default: the model's; the model is moved
+    there). `progress`: called with (sentences done, total) after each batch."""
+    return _logprobs_of_ids(model, encode_sentences(tokenizer, sentences, stream), batch_size, device, progress)
 
 
-def sentence_logprobs_reference(model, tokenizer, sentences, device=None) -> np.ndarray:
-    """The same quantity, one sentence per forward pass and no padding: what the batched scorer must match."""
+def sentence_logprobs_reference(model, tokenizer, sentences, device=None, stream=DEFAULT_STREAM) -> np.ndarray:
+    """The same quantity, one sentence per forward pass and no padding, token by token: what the batched scorer
+    must match."""
     import torch
 
-    device, autocast = _setup(model, device)
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        raise BlimpError("the tokenizer has no BOS token; minimal-pair scoring prepends one to every sentence")
+    device = _setup(model, device)
+    bos = bos_id(tokenizer)
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), _float32_math():
         for sentence in sentences:
-            ids = [bos] + tokenizer.encode(sentence, add_special_tokens=False)
-            x = torch.tensor([ids], device=device)
-            with autocast():
-                logits = model(input_ids=x).logits
+            lines = [tokenizer.encode(u, add_special_tokens=False) for u in utterances(sentence)]
+            ids = [bos] + join_lines(lines, boundary_ids(tokenizer, stream) if len(lines) > 1 else [])
+            logits = model(input_ids=torch.tensor([ids], device=device)).logits
             logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
             out.append(sum(logp[t, ids[t + 1]].item() for t in range(len(ids) - 1)))
     return np.array(out, dtype=np.float64)
@@ -297,22 +581,38 @@ def sentence_logprobs_reference(model, tokenizer, sentences, device=None) -> np.
 # suites
 
 
-def _stderr_progress(label):
+def _stderr_progress(label, unit="sentences"):
     def show(done, total):
         end = "\n" if done == total else ""
-        print(f"\r{label}: {done:,}/{total:,} sentences", end=end, file=sys.stderr, flush=True)
+        print(f"\r{label}: {done:,}/{total:,} {unit}", end=end, file=sys.stderr, flush=True)
 
     return show
 
 
-def score_suite(model, tokenizer, suite, batch_size=64, device=None, progress=False) -> dict:
+def is_right(first, second, ties=DEFAULT_TIES) -> np.ndarray:
+    """Per item, whether the right choice (`first`) wins: first >= second with ties="right", > with "wrong"."""
+    return (first >= second) if check_ties(ties) == "right" else (first > second)
+
+
+def accuracies(groups: dict, right: dict) -> dict:
+    """{"paradigms": {name: accuracy}, "counts": {name: n}, "score": mean of the accuracies, "pooled": fraction
+    of all items right} of `right` ({name: boolean array})."""
+    acc = {name: float(np.mean(right[name])) for name in groups}
+    n = sum(len(items) for items in groups.values())
+    return {"paradigms": acc, "counts": {name: len(items) for name, items in groups.items()},
+            "score": float(np.mean(list(acc.values()))), "pooled": sum(int(np.sum(r)) for r in right.values()) / n}
+
+
+def score_suite(model, tokenizer, suite, batch_size=64, device=None, progress=False, ties=DEFAULT_TIES,
+                stream=DEFAULT_STREAM) -> dict:
     """Accuracy per paradigm and the suite score, the mean over paradigms:
-    {"paradigms": {name: accuracy}, "score": mean of the accuracies, "pairs": number of pairs,
-     "pooled": fraction of all pairs right, "ties": pairs where good == bad, "long_sentences": sentences
-     longer than the model's max_position_embeddings (scored all the same), "convention": CONVENTION,
-     "ties_rule": TIE_RULE}.
+    {"paradigms": {name: accuracy}, "counts": {name: pairs}, "score": mean of the accuracies, "pairs": number of
+     pairs, "pooled": fraction of all pairs right, "ties": pairs where good == bad, "long_sentences": sentences
+     longer than the model's max_position_embeddings (scored all the same), and `conventions(ties, stream)`:
+     "convention", "ties_rule", "newline", "precision"}.
     Every distinct sentence is scored once (the supplement repeats some). `progress`: True for a line on
     stderr, or a callable (done, total)."""
+    check_ties(ties)
     if not suite:
         raise BlimpError("no paradigms to score")
     for name, pairs in suite.items():
@@ -323,47 +623,57 @@ def score_suite(model, tokenizer, suite, batch_size=64, device=None, progress=Fa
         for p in pairs:
             index.setdefault(p.good, len(index))
             index.setdefault(p.bad, len(index))
-    ids = _encode(tokenizer, list(index))
+    ids = encode_sentences(tokenizer, list(index), stream)
     report = _stderr_progress("minimal pairs") if progress is True else (progress or None)
     logp = _logprobs_of_ids(model, ids, batch_size, device, report)
     max_len = getattr(model.config, "max_position_embeddings", None)
     long_sentences = sum(len(x) > max_len for x in ids) if max_len else 0
 
-    accuracies, right_total, ties, n_pairs = {}, 0, 0, 0
+    right, ties_n = {}, 0
     for name, pairs in suite.items():
         good = logp[[index[p.good] for p in pairs]]
         bad = logp[[index[p.bad] for p in pairs]]
-        right = int(np.sum(good > bad))  # strictly: a tie is wrong
-        ties += int(np.sum(good == bad))
-        accuracies[name] = right / len(pairs)
-        right_total += right
-        n_pairs += len(pairs)
-    return {"paradigms": accuracies, "score": float(np.mean(list(accuracies.values()))), "pairs": n_pairs,
-            "pooled": right_total / n_pairs, "ties": ties, "long_sentences": int(long_sentences),
-            "convention": CONVENTION, "ties_rule": TIE_RULE}
+        right[name] = is_right(good, bad, ties)
+        ties_n += int(np.sum(good == bad))
+    return {**accuracies(suite, right), "pairs": sum(len(p) for p in suite.values()), "ties": ties_n,
+            "long_sentences": int(long_sentences), **conventions(ties, stream)}
 
 
-def score_checkpoint(checkpoint, blimp_dir, supplement_dir=None, batch_size=64, device=None, limit=None,
-                     strict=False, progress=False, loaded=None) -> dict:
-    """The BLiMP columns of one checkpoint, flat, named as the results table names them:
-    {"blimp_filtered": score, "blimp_supplement": score or None, "blimp/<UID>": accuracy, ...,
-     "supplement/<task>": accuracy, ..., "warnings": [...]}. Scores are means of per-paradigm accuracies
-    (CONVENTION); ties count as wrong (TIE_RULE). The pair files are read before the model is loaded, so
-    bad input fails fast (unless the caller passes the model it `loaded` already)."""
-    suites = {"blimp": load_suite(blimp_dir, strict=strict, limit=limit)}
-    if supplement_dir is not None:
-        suites["supplement"] = load_suite(supplement_dir, strict=strict, limit=limit)
-    model, tokenizer = loaded or load_model(checkpoint, device)  # loaded: (model, tokenizer) already on device
-    out = {"blimp_filtered": None, "blimp_supplement": None}
-    warnings = []
-    for prefix, (suite, w) in suites.items():
-        warnings += w
-        result = score_suite(model, tokenizer, suite, batch_size=batch_size, device=device,
-                             progress=_stderr_progress(f"{prefix} {checkpoint}") if progress else False)
-        out["blimp_filtered" if prefix == "blimp" else "blimp_supplement"] = result["score"]
-        out.update({f"{prefix}/{name}": acc for name, acc in result["paradigms"].items()})
-        if result["long_sentences"]:
-            warnings.append(f"{checkpoint}: {result['long_sentences']} {prefix} sentences are longer than the "
-                            f"model's {model.config.max_position_embeddings} positions (scored all the same)")
-    out["warnings"] = warnings
-    return out
+def suite_columns_of(suite: SuiteInput, result: dict) -> dict:
+    """The results-table columns of one scored suite: {name: score, "<prefix>/<paradigm>": accuracy, ...}."""
+    return {suite.name: result["score"], **{f"{suite.prefix}/{p}": a for p, a in result["paradigms"].items()}}
+
+
+def long_warning(checkpoint, suite: SuiteInput, result: dict, model) -> list[str]:
+    n = result.get("long_sentences")
+    if not n:
+        return []
+    return [f"{checkpoint}: {n} {suite.name} sequences are longer than the model's "
+            f"{model.config.max_position_embeddings} positions (scored all the same)"]
+
+
+def score_checkpoint(checkpoint, blimp_dir=None, supplement_dir=None, batch_size=64, device=None, limit=None,
+                     strict=False, progress=False, loaded=None, suite_name=None, ties=DEFAULT_TIES,
+                     stream=None) -> dict:
+    """The minimal-pair columns of one checkpoint, flat, named as the results table names them (see
+    `suite_name_of`): {"blimp_filtered": score, "blimp/<UID>": accuracy, ..., "blimp_supplement": score,
+    "supplement/<task>": accuracy, ..., "builtin_pairs": ..., "<suite>/<paradigm>": ..., "convention",
+    "ties_rule", "newline", "precision", "warnings": [...]}. Scores are means of per-paradigm accuracies; ties
+    count as `ties` says; `stream` (default: `stream_of(checkpoint)`) says what a newline becomes. The pair files
+    are read before the model is loaded, so bad input fails fast (unless the caller passes the model it
+    `loaded` already: (model, tokenizer))."""
+    check_ties(ties)
+    suites = read_pair_suites(blimp_dir, supplement_dir, suite_name, strict=strict, limit=limit)
+    if not suites:
+        raise BlimpError("no minimal-pair folder to score (give --blimp or --supplement)")
+    stream = check_stream(stream) if stream is not None else stream_of(checkpoint)[0]
+    model, tokenizer = loaded or load_model(checkpoint, device)
+    out, warnings = {}, []
+    for suite in suites:
+        warnings += suite.warnings
+        result = score_suite(model, tokenizer, suite.data, batch_size=batch_size, device=device, ties=ties,
+                             stream=stream,
+                             progress=_stderr_progress(f"{suite.name} {checkpoint}") if progress else False)
+        out.update(suite_columns_of(suite, result))
+        warnings += long_warning(checkpoint, suite, result, model)
+    return {**out, **conventions(ties, stream), "warnings": warnings}

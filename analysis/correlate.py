@@ -1,6 +1,7 @@
 """Does validation loss explain the downstream scores? The loss–BLiMP correlation of the BabyLlama-2 paper
-(section 6, Fig. 2): over the sweep's models, linear regressions of BLiMP filtered, BLiMP supplement and test
-loss on validation loss, each with R², a bootstrap 95% interval of R², slope and n.
+(section 6, Fig. 2): over the sweep's models, linear regressions of every suite score the table has (BLiMP
+filtered, BLiMP supplement, EWoK, the built-in pairs, any suite of the user's: `sweep.table.suite_columns`) and
+of test loss on validation loss, each with R², a bootstrap 95% interval of R², slope and n.
 
 Pure functions on tables (pandas DataFrames in the results-table format of DESIGN.md): they return numbers,
 matplotlib figures, and, in `write_report`, files. Any table with a `val_loss` column and one of the y columns
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweep.table import parse_bool
+from sweep.table import parse_bool, suite_columns
 from sweep.table import read_table as read_results_table
 from trainables.errors import UserError
 from trainables.files import atomic_path, write_csv, write_text
@@ -23,10 +24,13 @@ class AnalysisError(UserError):
     """One-line, user-facing error naming the file or option and the problem."""
 
 
-# (y, x, label): each y regressed on x
+# (y, x, label): each y regressed on x. The suites of BabyLM's pipeline; `pairs_for(df)` takes every suite a
+# table has (its labels from SUITE_LABELS, else the column's name) and test loss
 PAIRS = [("blimp_filtered", "val_loss", "BLiMP filtered"),
          ("blimp_supplement", "val_loss", "BLiMP supplement"),
          ("test_loss", "val_loss", "test loss")]
+SUITE_LABELS = {"blimp_filtered": "BLiMP filtered", "blimp_supplement": "BLiMP supplement", "ewok": "EWoK",
+                "builtin_pairs": "built-in pairs"}
 
 MIN_POINTS = 3
 CI_LEVEL = 0.95
@@ -38,6 +42,8 @@ AXIS_LABELS = {
     "test_loss": "test loss (nats per token)",
     "blimp_filtered": "BLiMP filtered (mean accuracy over paradigms)",
     "blimp_supplement": "BLiMP supplement (mean accuracy over tasks)",
+    "ewok": "EWoK (mean accuracy over domains)",
+    "builtin_pairs": "built-in pairs (mean accuracy over paradigms)",
 }
 
 SHORT_NAMES = {"val_loss": "validation loss", "best_val_loss": "best validation loss", "test_loss": "test loss"}
@@ -76,13 +82,23 @@ def has_values(df: pd.DataFrame, column: str) -> bool:
     return column in df.columns and bool(np.isfinite(numeric(df, column)).any())
 
 
-def present_pairs(df: pd.DataFrame, pairs=PAIRS) -> list:
-    """The pairs whose y and x columns both exist and hold at least one value."""
-    return [p for p in pairs if has_values(df, p[0]) and has_values(df, p[1])]
+def pairs_for(df: pd.DataFrame) -> list:
+    """(y, "val_loss", label) for every suite-score column of the table (sweep.table.suite_columns: the known
+    BabyLM suites, EWoK, and any column S with S/<paradigm> columns), then test loss."""
+    suites = [(s, "val_loss", SUITE_LABELS.get(s, s)) for s in suite_columns(df.columns)]
+    return suites + [p for p in PAIRS if p[0] not in SUITE_LABELS]
 
 
-def check_table(df: pd.DataFrame, source, pairs=PAIRS) -> list:
-    """The pairs the table can be analysed on, or an AnalysisError naming `source` and what is missing."""
+def present_pairs(df: pd.DataFrame, pairs=None) -> list:
+    """The pairs (default: pairs_for(df)) whose y and x columns both exist and hold at least one value."""
+    return [p for p in (pairs_for(df) if pairs is None else pairs) if has_values(df, p[0]) and has_values(df, p[1])]
+
+
+def check_table(df: pd.DataFrame, source, pairs=None) -> list:
+    """The pairs (default: pairs_for(df)) the table can be analysed on, or an AnalysisError naming `source` and
+    what is missing."""
+    named = pairs is None
+    pairs = pairs_for(df) if named else pairs
     xs = sorted({x for _, x, _ in pairs})
     for x in xs:
         if x not in df.columns:
@@ -92,7 +108,9 @@ def check_table(df: pd.DataFrame, source, pairs=PAIRS) -> list:
             raise AnalysisError(f"{source}: the {x} column holds no numbers ({len(df)} rows)")
     ys = [y for y, _, _ in pairs]
     if not any(y in df.columns for y in ys):
-        raise AnalysisError(f"{source}: none of the columns {', '.join(ys)} (BLiMP scores are added by "
+        known = [y for y, _, _ in PAIRS] if named else ys
+        other = " nor any other suite score (a column S with S/<paradigm> columns)" if named else ""
+        raise AnalysisError(f"{source}: none of the columns {', '.join(known)}{other} (suite scores are added by "
                             f"evaluation; test_loss by trials that finish)")
     found = present_pairs(df, pairs)
     if not found:
@@ -227,14 +245,16 @@ def regress(x, y, n_boot=2000, seed=0) -> dict:
             "seed": seed}
 
 
-def correlate(df: pd.DataFrame, pairs=PAIRS, n_boot=2000, seed=0, only_present=True) -> list[dict]:
-    """One result per pair: {"y", "x", "label", "n", "left_out"} plus either regress()'s numbers or
-    {"skipped": "only N points (need 3)"} (or another reason the fit is impossible).
+def correlate(df: pd.DataFrame, pairs=None, n_boot=2000, seed=0, only_present=True) -> list[dict]:
+    """One result per pair (default: pairs_for(df), every suite of the table and test loss): {"y", "x", "label",
+    "n", "left_out"} plus either regress()'s numbers or {"skipped": "only N points (need 3)"} (or another reason
+    the fit is impossible).
 
     With only_present (the default) a pair appears only when both its columns exist and hold a value; pass
     only_present=False with pairs chosen on the unfiltered table so that a pair emptied by the filters is
     reported as skipped rather than left out. Every pair uses the same bootstrap seed."""
     results = []
+    pairs = pairs_for(df) if pairs is None else pairs
     for y_col, x_col, label in (present_pairs(df, pairs) if only_present else pairs):
         row = {"label": label, "y": y_col, "x": x_col}
         if x_col not in df.columns or y_col not in df.columns:
@@ -321,9 +341,11 @@ def plot_all(df: pd.DataFrame, results) -> dict:
 EXPLANATION = """\
 How to read this:
 
-- **Suite scores.** `blimp_filtered` and `blimp_supplement` are the mean, over the paradigms (BLiMP) or tasks \
-(supplement) of the suite, of each paradigm's accuracy: the share of its minimal pairs in which the model gives \
-the grammatical sentence the higher probability. Every paradigm weighs the same, whatever its number of pairs.
+- **Suite scores.** `blimp_filtered`, `blimp_supplement`, `builtin_pairs` and any other minimal-pair suite are the \
+mean, over the paradigms (BLiMP) or tasks (supplement) of the suite, of each paradigm's accuracy: the share of its \
+minimal pairs in which the model gives the grammatical sentence the higher probability (a tie as the ties_rule \
+column says). `ewok` is the mean over EWoK's domains of the share of items whose right target is the more \
+probable continuation of the context. Every paradigm or domain weighs the same, whatever its number of items.
 - **R²** is the share of the variance of y across the trials that a straight line in validation loss explains \
 (the square of Pearson's r). R² near 1: the validation loss alone predicts y; near 0: it says little about y. \
 It measures association across the sweep's models, not that lowering the loss causes the score.

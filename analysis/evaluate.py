@@ -1,7 +1,14 @@
-"""`babysweep evaluate`: BLiMP scores and the test loss of every trial's model, where the trial stopped (or at its
-best validation loss, for a sweep launched with --keep best), computed as Ray tasks on the sweep's own cluster and
-GPUs, written into the sweep's results table. The paper's Fig. 2 has "every model from the hyperparameter sweep",
-trials stopped early included; --finished-only keeps those that completed their schedule.
+"""`babysweep evaluate`: zero-shot scores (minimal pairs: BLiMP, its supplement, the built-in pairs, any folder in
+that format; EWoK) and the test loss of every trial's model, where the trial stopped (or at its best validation
+loss, for a sweep launched with --keep best), computed as Ray tasks on the sweep's own cluster and GPUs, written
+into the sweep's results table; or the scores of one model folder, computed here (`evaluate_model`). The paper's
+Fig. 2 has "every model from the hyperparameter sweep", trials stopped early included; --finished-only keeps
+those that completed their schedule.
+
+Columns: one per suite, named as analysis/blimp.py's `suite_name_of` says (blimp_filtered, blimp_supplement,
+builtin_pairs, a folder's own name, ewok), with its per-paradigm accuracies (blimp/<UID>, supplement/<task>,
+<suite>/<paradigm>, ewok/<domain>); and how the row was scored: ties_rule (right or wrong), newline (the
+utterance boundary a line break became, from the model's training stream), precision (float32).
 
 Each score says where it comes from: scored_epoch and scored_val_loss (the report the checkpoint was taken at),
 and test_loss is that model's (it replaces the trainable's own, which exists only for trials that completed).
@@ -10,7 +17,15 @@ A checkpoint that no longer exists (pruned, or the storage moved) gets a note in
 Scores are kept in <experiment>/evaluation.csv (one row per scored checkpoint) and merged into results.csv
 by trial_id; the sweep's own table writer merges the same file, so evaluating a sweep that is still running
 is safe. Each score is saved as soon as its task ends: an interrupted evaluation, run again, scores only
-what is missing.
+what is missing. A checkpoint is scored for the suites its row lacks, so `evaluate NAME --ewok DIR` on a sweep
+already scored on BLiMP adds the EWoK columns to the same rows.
+
+One tie rule per sweep: every row records its ties_rule (rows written before the rule was recorded counted ties
+as wrong). Without --ties, a sweep that already has scored rows goes on under their rule (and says so), so an
+evaluation started by an earlier babysweep continues as it began; a new one takes lm-eval's rule (ties right). A
+--ties that differs from the rule of rows already in evaluation.csv is refused with a one-line error before
+anything is scored: re-scoring silently would cost a whole evaluation, and mixing would make two models' scores
+incomparable. To switch rules, move evaluation.csv away and score every suite again.
 """
 import math
 from pathlib import Path
@@ -18,73 +33,233 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.experiment import DEFAULT_STORAGE, load_experiment
-from sweep.table import merge_evaluation, read_table, write_table
 from sweep.runtime import ray_session
+from sweep.table import merge_evaluation, read_table, suite_columns, write_table
+from trainables.files import write_json
 
-from .blimp import BlimpError, load_model, load_suite, score_checkpoint
+from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, _stderr_progress, check_stream, check_ties, conventions,
+                    load_model, long_warning, model_folder, read_pair_suites, score_suite, stream_of,
+                    suite_columns_of)
+from .ewok import read_ewok_suite, score_ewok
+
+LEGACY_TIES = "wrong"  # rows written before ties_rule was recorded: a pair was right only when good > bad
+ROW_CONVENTIONS = ("ties_rule", "newline", "precision")  # recorded in each row of evaluation.csv
 
 
-def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None) -> list[tuple[str, str]]:
-    """(trial_id, checkpoint) of the trials (those in `only`, when given) whose checkpoint has no score yet;
-    diverged trials have no model worth scoring."""
-    have = set(zip(done["trial_id"].astype(str), done["checkpoint"].astype(str))) if len(done) else set()
+# ----------------------------------------------------------------------------------------------- scoring
+
+
+def read_inputs(blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, strict=False,
+                limit=None) -> list[SuiteInput]:
+    """Every suite asked for, read and named (before any model is loaded: bad input fails fast)."""
+    suites = read_pair_suites(blimp_dir, supplement_dir, suite_name, strict=strict, limit=limit)
+    if ewok_dir is not None:
+        suites.append(read_ewok_suite(ewok_dir, strict=strict, limit=limit))
+    if not suites:
+        raise BlimpError("nothing to score: give --blimp, --supplement or --ewok (a folder of *.jsonl files)")
+    return suites
+
+
+def score_model(checkpoint, suites: list[SuiteInput], ties=DEFAULT_TIES, stream=None, batch_size=64, device=None,
+                progress=False, loaded=None) -> dict:
+    """The scores of one model on `suites` (read_inputs):
+    {"columns": {suite: score, "<prefix>/<paradigm>": accuracy, ...}, "suites": {suite: score_suite's or
+     score_ewok's result}, "stream": the model's training stream, "stream_source": where that was read,
+     "ties_rule", "newline", "precision", "convention", "warnings": [...]}.
+    `stream`: the training stream, when known (default: blimp.stream_of(checkpoint)); `loaded`: (model,
+    tokenizer) already loaded."""
+    check_ties(ties)
+    stream, source = (check_stream(stream), "given") if stream is not None else stream_of(checkpoint)
+    model, tokenizer = loaded or load_model(checkpoint, device)
+    columns, results, warnings = {}, {}, []
+    for suite in suites:
+        warnings += suite.warnings
+        score = score_ewok if suite.kind == "ewok" else score_suite
+        result = score(model, tokenizer, suite.data, batch_size=batch_size, device=device, ties=ties, stream=stream,
+                       progress=_stderr_progress(f"{suite.name} {checkpoint}", "sentences" if suite.kind == "pairs"
+                                                 else "continuations") if progress else False)
+        results[suite.name] = dict(result, folder=str(suite.folder), prefix=suite.prefix)
+        columns.update(suite_columns_of(suite, result))
+        warnings += long_warning(checkpoint, suite, result, model)
+    return {"columns": columns, "suites": results, "stream": stream, "stream_source": source,
+            **conventions(ties, stream), "warnings": warnings}
+
+
+# ----------------------------------------------------------------------------------------------- one model
+
+
+def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
+                   batch_size=64, device=None, limit=None, strict=False, out=None, progress=False) -> dict:
+    """Score one model folder here (no Ray): score_model's result with "model" (the folder given) added;
+    written as JSON to `out` (atomically: a temporary file, then a rename) when given."""
+    check_ties(ties)
+    if model_folder(path) is None:
+        raise BlimpError(f"{path}: holds no model (a Hugging Face folder, a trial checkpoint with hf/, or a "
+                         f"pretraining checkpoint with config.json and trainer_state.pt)")
+    if device is not None:
+        import torch
+
+        try:
+            device = torch.device(device)
+        except RuntimeError as e:
+            raise BlimpError(f"--device {device}: {e}") from None
+    out = Path(out).expanduser() if out is not None else None
+    if out is not None and not out.parent.is_dir():
+        raise BlimpError(f"--out {out}: no such folder {out.parent}")
+    suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
+    result = {"model": str(path), **score_model(path, suites, ties=ties, batch_size=batch_size, device=device,
+                                                progress=progress)}
+    if out is not None:
+        try:
+            write_json(out, result)
+        except OSError as e:
+            raise BlimpError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    return result
+
+
+def format_model_report(result: dict) -> list[str]:
+    """The per-paradigm table and the suite scores of evaluate_model's result, as lines."""
+    width = max([len(name) for name in result["columns"]] + [24])
+    lines = [f"{'paradigm':<{width}}  {'items':>7}  accuracy"]
+    for r in result["suites"].values():
+        for paradigm, accuracy in r["paradigms"].items():
+            lines.append(f"{r['prefix'] + '/' + paradigm:<{width}}  {r['counts'][paradigm]:>7,}  {accuracy:.4f}")
+    lines += ["", f"{'suite':<{width}}  {'items':>7}  score   pooled  ties"]
+    for suite, r in result["suites"].items():
+        n = r.get("pairs", r.get("items"))
+        lines.append(f"{suite:<{width}}  {n:>7,}  {r['score']:.4f}  {r['pooled']:.4f}  {r['ties']:>4}")
+    lines += ["", f"suite score = {result['convention']} (EWoK: of per-domain accuracies); ties: "
+                  f"{result['ties_rule']}; newline: {result['newline']} (training stream {result['stream']}: "
+                  f"{result['stream_source']}); precision: {result['precision']}"]
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------- a sweep
+
+
+def _has_value(row: dict, column: str) -> bool:
+    value = row.get(column)
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def check_tie_rule(rows: list[dict], ties: str | None, evaluation_path, log=print) -> str:
+    """The tie rule this run scores under: `ties`, or when None the rule of the rows already scored (the default
+    rule when there are none). Refuse (BlimpError, one line) when rows of evaluation.csv were scored under another
+    rule than an explicit `ties`; rows from before the rule was recorded (no ties_rule) counted ties as wrong, and
+    get that rule written in."""
+    scored = [r for r in rows if any(_has_value(r, c) for c in suite_columns(r))]
+    for r in scored:
+        if not _has_value(r, "ties_rule"):
+            r["ties_rule"] = LEGACY_TIES
+    if ties is None:
+        rules = sorted({r["ties_rule"] for r in scored})
+        ties = rules[0] if len(rules) == 1 else DEFAULT_TIES
+        if rules == [ties] and ties != DEFAULT_TIES:
+            log(f"note: the {len(scored)} row(s) already in {Path(evaluation_path).name} count ties as {ties}: "
+                f"going on under that rule (--ties {ties}); move it away to score everything again under "
+                f"lm-eval's rule (--ties {DEFAULT_TIES})")
+    check_ties(ties)
+    other = sorted({r["ties_rule"] for r in scored} - {ties})
+    if other:
+        n = sum(r["ties_rule"] != ties for r in scored)
+        raise BlimpError(f"{evaluation_path}: {n} of its {len(scored)} scored row(s) count ties as "
+                         f"{' and '.join(other)} (ties_rule), and this run would count them {ties}: evaluate with "
+                         f"--ties {other[0]} to add to them under one rule, or move {Path(evaluation_path).name} "
+                         f"away to score every model and suite again with --ties {ties}")
+    return ties
+
+
+def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None, suites=()) -> list[tuple]:
+    """(trial_id, checkpoint, the suites it lacks) of the trials (those in `only`, when given) whose checkpoint has
+    no score yet in one of `suites`; diverged trials have no model worth scoring, and a checkpoint noted as gone
+    (eval_note) is not tried again."""
     rows = table[table["checkpoint"].notna()] if "checkpoint" in table else table.iloc[:0]
     if "diverged" in rows:
         rows = rows[~rows["diverged"].astype(bool)]
     if only is not None:
         rows = rows[rows["trial_id"].isin(set(only))]
-    return [(str(t), str(c)) for t, c in zip(rows["trial_id"], rows["checkpoint"]) if (str(t), str(c)) not in have]
+    have = {}
+    for r in done.to_dict("records") if len(done) else []:
+        have[(str(r["trial_id"]), str(r["checkpoint"]))] = r
+    out = []
+    for t, c in zip(rows["trial_id"], rows["checkpoint"]):
+        row = have.get((str(t), str(c)))
+        if row is not None and _has_value(row, "eval_note"):
+            continue
+        missing = [s for s in suites if row is None or not _has_value(row, s)]
+        if missing:
+            out.append((str(t), str(c), missing))
+    return out
 
 
-def evaluate_sweep(name, blimp_dir, supplement_dir=None, storage=DEFAULT_STORAGE, address=None, cpus_per_task=1.0,
-                   gpus_per_task=0.0, batch_size=64, limit=None, strict=False, finished_only=False,
-                   log=print) -> pd.DataFrame:
+def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_STORAGE, address=None,
+                   cpus_per_task=1.0, gpus_per_task=0.0, batch_size=64, limit=None, strict=False,
+                   finished_only=False, log=print, ewok_dir=None, suite_name=None, ties=None) -> pd.DataFrame:
+    """Score every trial's model of sweep `name` on the suites given (Ray tasks); returns evaluation.csv's rows.
+    `ties`: right or wrong; None: the rule of the rows already scored, else right (see the module docstring)."""
     import ray
 
+    if ties is not None:
+        check_ties(ties)
     exp = load_experiment(name, storage)
-    # Check the pair files here, once, so a bad file fails before any task starts
-    for folder in (blimp_dir, supplement_dir):
-        if folder is not None:
-            _, warnings = load_suite(folder, strict=strict, limit=limit)
-            for w in warnings:
-                log(f"warning: {w}")
+    # Read the suites here, once, so a bad file fails before any task starts
+    suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
+    for suite in suites:
+        for w in suite.warnings:
+            log(f"warning: {w}")
     table = exp.table
     eval_path = exp.evaluation_path
     done = read_table(eval_path) if eval_path.exists() else pd.DataFrame(columns=["trial_id", "checkpoint"])
+    rows = done.to_dict("records")
+    ties = check_tie_rule(rows, ties, eval_path, log)
     only = exp.complete_trials()[0]["trial_id"] if finished_only else None
-    todo = pending_checkpoints(table, done, only)
+    todo = pending_checkpoints(table, done, only, [s.name for s in suites])
     log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
-        f"), {len(done)} already scored")
+        f"; suites {', '.join(s.name for s in suites)}), {len(done)} already scored")
     if not todo:
         return done
 
-    blimp_dir = str(Path(blimp_dir).resolve())
-    supplement_dir = str(Path(supplement_dir).resolve()) if supplement_dir else None
+    folders = {s.name: (s.option, str(s.folder.resolve())) for s in suites}
+    index = {(str(r["trial_id"]), str(r["checkpoint"])): i for i, r in enumerate(rows)}
     with ray_session(address or exp.spec.address):
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(score_task)
-        futures = {task.remote(ckpt, blimp_dir, supplement_dir, batch_size, limit, strict, cpus_per_task): (tid, ckpt)
-                   for tid, ckpt in todo}
+        futures = {}
+        for tid, ckpt, missing in todo:
+            dirs = {"blimp_dir": None, "supplement_dir": None, "ewok_dir": None}
+            for suite in missing:
+                kind, folder = folders[suite]
+                dirs[f"{kind}_dir"] = folder
+            new = (tid, ckpt) not in index
+            futures[task.remote(ckpt, **dirs, suite_name=suite_name, ties=ties, batch_size=batch_size, limit=limit,
+                                strict=strict, cpus=cpus_per_task, where=new)] = (tid, ckpt, missing)
         while futures:
             ready, _ = ray.wait(list(futures), num_returns=1)
-            tid, ckpt = futures.pop(ready[0])
+            tid, ckpt, missing = futures.pop(ready[0])
             scores = ray.get(ready[0])
             if "error" in scores:
                 log(f"warning: trial {tid}: {scores['error']}")
                 continue
             if "eval_note" in scores:  # recorded: the table says why this trial has no score
                 log(f"warning: trial {tid}: {scores['eval_note']}")
-            row = {"trial_id": tid, "checkpoint": ckpt, **scores}
-            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+            key = (tid, ckpt)
+            if key in index:
+                rows[index[key]].update(scores)
+            else:
+                index[key] = len(rows)
+                rows.append({"trial_id": tid, "checkpoint": ckpt, **scores})
+            done = pd.DataFrame(rows)
             write_table(done, eval_path)
             merge_into_results(exp.table_path, eval_path)
-            log(f"trial {tid}: BLiMP filtered {fmt(scores.get('blimp_filtered'))}, supplement "
-                f"{fmt(scores.get('blimp_supplement'))}  ({len(todo) - len(futures)}/{len(todo)})")
+            log(f"trial {tid}: " + ", ".join(f"{s} {fmt(scores.get(s))}" for s in missing)
+                + f"  ({len(todo) - len(futures)}/{len(todo)})")
     return done
 
 
-def score_task(checkpoint, blimp_dir, supplement_dir, batch_size, limit, strict, cpus=1.0):
-    """One Ray task: score one checkpoint. Errors come back as data, so one bad checkpoint does not stop the rest;
-    a checkpoint that is gone comes back as a note for the table."""
+def score_task(checkpoint, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
+               batch_size=64, limit=None, strict=False, cpus=1.0, where=True):
+    """One Ray task: score one checkpoint on the suites of the folders given. Errors come back as data, so one bad
+    checkpoint does not stop the rest; a checkpoint that is gone comes back as a note for the table. `where`: also
+    where_scored (the report it was taken at, its test loss): for a checkpoint not scored before."""
     import torch
 
     torch.set_num_threads(max(1, int(cpus)))  # more threads than the task's CPUs slows every task down
@@ -92,13 +267,13 @@ def score_task(checkpoint, blimp_dir, supplement_dir, batch_size, limit, strict,
         return {"eval_note": f"{checkpoint}: the checkpoint no longer exists (pruned, or its storage moved): "
                              f"not scored"}
     try:
+        suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
         loaded = load_model(checkpoint)
-        scores = score_checkpoint(checkpoint, blimp_dir, supplement_dir, batch_size=batch_size, limit=limit,
-                                  strict=strict, loaded=loaded)
+        result = score_model(checkpoint, suites, ties=ties, batch_size=batch_size, loaded=loaded)
     except BlimpError as e:
         return {"error": str(e)}
-    scores.pop("warnings", None)
-    return {**where_scored(checkpoint, loaded[0]), **scores}
+    return {**(where_scored(checkpoint, loaded[0]) if where else {}), **result["columns"],
+            **{c: result[c] for c in ROW_CONVENTIONS}}
 
 
 def where_scored(checkpoint, model) -> dict:

@@ -2,20 +2,30 @@
 
 For each re-run configuration: the original trial's loss, the re-seeded losses (mean ± std, min-max), the gap
 (re-seeded mean - original, in loss and in re-seeded standard deviations), a verdict, the Spearman rank
-correlation between the original ranking and the re-seeded means, and a plot. The same for BLiMP when the
-re-runs have been evaluated (`babysweep evaluate <name>-rerun`). Pure functions on the two results tables.
+correlation between the original ranking and the re-seeded means, and a plot. The same for every suite score
+the re-runs have been evaluated on (`babysweep evaluate <name>-rerun`: BLiMP, EWoK, the built-in pairs, ...; found
+by `sweep.table.suite_columns`). Pure functions on the two results tables.
 """
 import math
 
 import numpy as np
 import pandas as pd
 
+from sweep.table import suite_columns
 from trainables.files import atomic_path, write_csv, write_text
 
 BASELINE = "baseline"
-# (column, label, lower is better)
+# (column, label, lower is better): the metrics of BabyLM's suites; `metrics_for(table)` takes every suite a
+# re-run table has
 METRICS = [("val_loss", "validation loss", True), ("blimp_filtered", "BLiMP filtered", False),
            ("blimp_supplement", "BLiMP supplement", False)]
+
+
+def metrics_for(rerun: pd.DataFrame) -> list:
+    """(column, label, lower is better): validation loss, then every suite score of the re-run table."""
+    from .correlate import SUITE_LABELS
+
+    return [METRICS[0]] + [(s, SUITE_LABELS.get(s, s), False) for s in suite_columns(rerun.columns)]
 
 
 def verdict_rule(z: float) -> str:
@@ -104,7 +114,7 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
     parts = [f"Verdict rule: {verdict_rule(z)}. Gap = re-seeded mean - original for losses, original - re-seeded "
              f"mean for scores: positive means the re-runs do worse."]
     csv_rows, paths = [], {}
-    for metric, label, lower in METRICS:
+    for metric, label, lower in metrics_for(rerun):
         table = stability_table(source, rerun, metric, lower, z)
         if table.empty:
             continue

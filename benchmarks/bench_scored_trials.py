@@ -38,8 +38,9 @@ def one_side(code: Path, work: Path, samples: int) -> dict:
     babysweep(code, "analyze", "correlate", "demo", "--storage", runs, "--bootstrap", "2000")
     table = pd.read_csv(runs / "demo" / "results.csv", dtype={"trial_id": str})
     report = pd.read_csv(runs / "demo" / "analysis" / "correlate.csv").set_index("y")
-    fit = report.loc["blimp_filtered"] if "blimp_filtered" in report.index else None
-    return {"trials": len(table), "scored": int(table["blimp_filtered"].notna().sum()),
+    suite = "builtin_pairs" if "builtin_pairs" in table else "blimp_filtered"  # the built-in pairs' column before issue 13
+    fit = report.loc[suite] if suite in report.index else None
+    return {"trials": len(table), "scored": int(table[suite].notna().sum()),
             "test_loss": int(table["test_loss"].notna().sum()),
             "r2": None if fit is None else (fit["r2"], fit["r2_lo"], fit["r2_hi"], int(fit["n"]))}
 

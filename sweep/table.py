@@ -3,12 +3,18 @@
     <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
                                  checkpoint (the model to score: the trial's last or best checkpoint, see --keep),
                                  checkpoint_epoch, checkpoint_val_loss, config/<name> per hyperparameter,
-                                 then what later steps add (scored_epoch, blimp_*, source_trial_id, ...)
+                                 then what later steps add (scored_epoch, the suite scores, source_trial_id, ...)
     <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves)
     <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), merged into results.csv
 
 Reading and writing only: pandas, no Ray. The Ray Tune callback that keeps the table up to date while a sweep
 runs is sweep/results.py; the object a reader should use is `sweep.experiment.load_experiment`.
+
+Score columns (babysweep evaluate): a suite's score is a column named after the suite, and its per-paradigm (or
+per-domain) accuracies are `<prefix>/<paradigm>` columns. BabyLM's two BLiMP suites keep the names babysweep always
+gave them: `blimp_filtered` with `blimp/<UID>`, `blimp_supplement` with `supplement/<task>`; every other suite S
+(EWoK's `ewok`, the built-in pairs' `builtin_pairs`, a folder of the user's own) has `S/<paradigm>`.
+`suite_columns` finds them all in a table, so the analyses take whatever suites a table has.
 
 Types are settled here, once: trial ids are strings (left to pandas, "12345678" would become an int and
 "1e345678" a float) and `diverged` is a boolean (it is written as True/False, but tables edited by hand or by
@@ -28,6 +34,11 @@ FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "tes
 HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
 ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
 FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
+# BabyLM's suites: score column -> prefix of its per-paradigm columns; any other suite S is its own prefix
+SUITE_PREFIXES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}
+KNOWN_SUITES = ("blimp_filtered", "blimp_supplement", "ewok")  # found even without per-paradigm columns
+# prefixes that are not suites: the BabyLM suites' paradigm prefixes and the hyperparameters' config/<name>
+RESERVED_PREFIXES = ("blimp", "supplement", "config")
 STATES = ["RUNNING", "PAUSED", "PENDING", FINISHED, ERROR, LOST]
 
 
@@ -57,10 +68,33 @@ def write_table(df: pd.DataFrame, path) -> None:
     write_csv(path, df)
 
 
+def paradigm_prefix(suite: str) -> str:
+    """The prefix of a suite's per-paradigm columns: blimp for blimp_filtered, supplement for blimp_supplement,
+    the suite's own name for any other."""
+    return SUITE_PREFIXES.get(suite, suite)
+
+
+def suite_columns(columns) -> list[str]:
+    """The suite-score columns among `columns`: the known ones (blimp_filtered, blimp_supplement, ewok) first, in
+    that order, then every other column S that has `S/<paradigm>` columns, in table order."""
+    columns = [str(c) for c in columns]
+    prefixes = {c.split("/", 1)[0] for c in columns if "/" in c}
+    known = [c for c in KNOWN_SUITES if c in columns]
+    other = [c for c in columns
+             if "/" not in c and c in prefixes and c not in known and c not in RESERVED_PREFIXES]
+    return known + other
+
+
+def paradigm_columns(columns, suite: str) -> list[str]:
+    """The per-paradigm (per-domain) columns of `suite` among `columns`, in table order."""
+    prefix = paradigm_prefix(suite) + "/"
+    return [str(c) for c in columns if str(c).startswith(prefix)]
+
+
 def order_columns(df: pd.DataFrame) -> pd.DataFrame:
     first = [c for c in FIRST_COLUMNS if c in df.columns]
     configs = sorted(c for c in df.columns if c.startswith("config/"))
-    scores = [c for c in ("blimp_filtered", "blimp_supplement", "source_trial_id") if c in df.columns]
+    scores = suite_columns(df.columns) + [c for c in ("source_trial_id",) if c in df.columns]
     rest = [c for c in df.columns if c not in first and c not in configs and c not in scores]
     return df[first + configs + scores + rest]
 

@@ -1,14 +1,18 @@
 """Zero-shot minimal-pair scoring (analysis/blimp.py) on real files and real tiny models: the formats of
-BLiMP, BabyLM's filtered sets and supplement and the built-in pairs; batched scoring equal to the
-one-sentence reference; bad input as one-line messages; a trained tiny model above chance."""
+BLiMP, BabyLM's filtered sets and supplement and the built-in pairs; batched float32 scoring equal to the
+one-sentence reference, real lines with newlines included; a newline encoded as the utterance boundary of the
+model's training stream; the tie rule; suite names; bad input as one-line messages; a trained tiny model above
+chance."""
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from analysis.blimp import (CONVENTION, BlimpError, Pair, load_model, load_suite, read_paradigm, score_checkpoint,
-                            score_suite, sentence_logprobs, sentence_logprobs_reference)
+from analysis.blimp import (CONVENTION, NEWLINE_RULES, BlimpError, Pair, encode_sentences, load_model, load_suite,
+                            read_paradigm, score_checkpoint, score_suite, sentence_logprobs,
+                            sentence_logprobs_reference, stream_of, suite_name_of)
 from conftest import TINY_TRAIN, shared_data
 
 SUPPLEMENT_TASKS = ["hypernym", "qa_congruence_easy", "qa_congruence_tricky", "subject_aux_inversion", "turn_taking"]
@@ -147,7 +151,7 @@ def test_batched_equals_reference(tiny_data, random_checkpoint):
     assert sentence_logprobs(model, tok, []).shape == (0,)
 
 
-def test_suite_score_is_mean_over_paradigms_and_ties_are_wrong(tiny_data, random_checkpoint):
+def test_suite_score_is_mean_over_paradigms(tiny_data, random_checkpoint):
     model, tok = load_model(random_checkpoint, device="cpu")
     s = ["the dog runs .", "the dog run .", "the dogs run .", "the dogs runs .", "a cat sleeps .",
          "a cat sleep ."]
@@ -155,12 +159,138 @@ def test_suite_score_is_mean_over_paradigms_and_ties_are_wrong(tiny_data, random
     pairs = [Pair(s[0], s[1], "big", "0"), Pair(s[2], s[3], "big", "1"), Pair(s[4], s[5], "big", "2"),
              Pair(s[1], s[0], "big", "3")]
     right = [logp[0] > logp[1], logp[2] > logp[3], logp[4] > logp[5], logp[1] > logp[0]]
+    small = Pair("a cat sleeps .", "a cat sleep .", "small", "0")
+    result = score_suite(model, tok, {"big": pairs, "small": [small]}, batch_size=2)
+    assert result["paradigms"] == {"big": pytest.approx(sum(right) / 4), "small": float(right[2])}
+    assert result["counts"] == {"big": 4, "small": 1}
+    assert result["score"] == pytest.approx((sum(right) / 4 + right[2]) / 2)  # not the pooled one
+    assert result["pooled"] == pytest.approx((sum(right) + right[2]) / 5)
+    assert result["pairs"] == 5 and result["ties"] == 0 and result["convention"] == CONVENTION
+    assert (result["precision"], result["newline"]) == ("float32", "utterance boundary </s> <s>")
+
+
+def test_a_tie_counts_right_by_default_and_wrong_when_asked(random_checkpoint):
+    model, tok = load_model(random_checkpoint, device="cpu")
     tie = Pair("the same sentence .", "the same sentence .", "tie", "0")
-    result = score_suite(model, tok, {"big": pairs, "tie": [tie]}, batch_size=2)
-    assert result["paradigms"] == {"big": pytest.approx(sum(right) / 4), "tie": 0.0}
-    assert result["score"] == pytest.approx(sum(right) / 4 / 2)  # not the pooled sum(right) / 5
-    assert result["pooled"] == pytest.approx(sum(right) / 5)
-    assert result["pairs"] == 5 and result["ties"] == 1 and result["convention"] == CONVENTION
+    other = Pair("the dog runs .", "the dog run .", "other", "0")
+    suite = {"tie": [tie], "other": [other]}
+    default, right, wrong = (score_suite(model, tok, suite, **kw) for kw in ({}, {"ties": "right"},
+                                                                             {"ties": "wrong"}))
+    assert default == right and right["ties_rule"] == "right" and wrong["ties_rule"] == "wrong"
+    assert right["paradigms"]["tie"] == 1.0 and wrong["paradigms"]["tie"] == 0.0
+    assert right["ties"] == wrong["ties"] == 1
+    assert right["paradigms"]["other"] == wrong["paradigms"]["other"]  # no tie there: the rules agree
+    with pytest.raises(BlimpError) as e:
+        score_suite(model, tok, suite, ties="maybe")
+    assert one_line(str(e.value)).startswith("--ties: must be right")
+
+
+def real_lines():
+    """Sentences of BabyLM's filtered BLiMP (one pair of every paradigm) and its supplement, the dialogue
+    sentences that hold a newline included."""
+    blimp, _ = load_suite(shared_data("blimp_filtered"), limit=1)
+    supplement, _ = load_suite(shared_data("supplement_filtered"))
+    sentences = [s for pairs in blimp.values() for p in pairs for s in (p.good, p.bad)][::2]
+    newline = [s for pairs in supplement.values() for p in pairs for s in (p.good, p.bad) if "\n" in s]
+    plain = [p.good for pairs in supplement.values() for p in pairs[:3] if "\n" not in p.good]
+    return sentences + newline[::12] + plain
+
+
+def test_float32_batched_equals_reference_on_real_lines_with_newlines(random_checkpoint):
+    sentences = real_lines()
+    assert sum("\n" in s for s in sentences) >= 20 and len(sentences) > 60
+    model, tok = load_model(random_checkpoint, device="cpu")
+    assert next(model.parameters()).dtype == torch.float32
+    scores = {}
+    for stream in ("bos_eos", "bos"):
+        reference = sentence_logprobs_reference(model, tok, sentences, stream=stream)
+        batched = sentence_logprobs(model, tok, sentences, batch_size=16, stream=stream)
+        diff = np.max(np.abs(batched - reference))
+        print(f"{stream}: {len(sentences)} real sentences, max abs diff {diff:.2e}")
+        assert diff < 1e-4
+        scores[stream] = batched
+    # the boundary is what differs between the streams, and only where there is a newline
+    newline = np.array(["\n" in s for s in sentences])
+    assert np.max(np.abs(scores["bos_eos"][~newline] - scores["bos"][~newline])) < 1e-4  # batched otherwise
+    assert np.all(np.abs(scores["bos_eos"][newline] - scores["bos"][newline]) > 1e-3)
+
+
+def checkpoint_with_meta(random_checkpoint, folder, meta=None, about=None):
+    """A copy of the random checkpoint whose babysweep.json names a prepared folder holding `meta`."""
+    import shutil
+
+    shutil.copytree(random_checkpoint, folder)
+    prepared = folder.parent / f"{folder.name}-prepared"
+    prepared.mkdir()
+    (prepared / "meta.json").write_text(json.dumps({"format": 1, **(meta or {})}))
+    (folder / "babysweep.json").write_text(json.dumps({"data": str(prepared), "metrics": {}, **(about or {})}))
+    return folder
+
+
+def test_a_newline_is_the_utterance_boundary_of_the_models_training_stream(random_checkpoint, tmp_path):
+    new = checkpoint_with_meta(random_checkpoint, tmp_path / "new", {"stream": "bos_eos"})
+    old = checkpoint_with_meta(random_checkpoint, tmp_path / "old")  # prepared before "stream" was recorded
+    said = checkpoint_with_meta(random_checkpoint, tmp_path / "said", about={"stream": "bos"})
+    assert stream_of(new) == ("bos_eos", str(tmp_path / "new-prepared" / "meta.json"))
+    assert stream_of(old) == ("bos", str(tmp_path / "old-prepared" / "meta.json"))
+    assert stream_of(said) == ("bos", str(said / "babysweep.json"))
+    assert stream_of(random_checkpoint)[0] == "bos_eos"  # a model from elsewhere: the new convention
+    assert "no babysweep.json" in stream_of(random_checkpoint)[1]
+
+    _, tok = load_model(random_checkpoint, device="cpu")
+    u1, u2 = "David: Should you quit?", "Sarah: No, I shouldn't."
+    e1, e2 = (tok.encode(u, add_special_tokens=False) for u in (u1, u2))
+    bos, eos = tok.bos_token_id, tok.eos_token_id
+    assert (bos, eos) == (1, 2)
+    assert encode_sentences(tok, [f"{u1}\n{u2}"], "bos_eos") == [[bos] + e1 + [eos, bos] + e2]
+    assert encode_sentences(tok, [f"{u1}\n{u2}"], "bos") == [[bos] + e1 + [bos] + e2]
+    assert encode_sentences(tok, [f"{u1}\n\n{u2}\n", u1]) == [[bos] + e1 + [eos, bos] + e2, [bos] + e1]
+
+    # score_checkpoint takes the convention from the checkpoint and records it
+    pairs = tmp_path / "dialogue"
+    pairs.mkdir()
+    write_lines(pairs / "turns.jsonl", [record(f"{u1}\n{u2}", f"David: Should she quit?\n{u2}")])
+    for checkpoint, stream in ((new, "bos_eos"), (old, "bos")):
+        scores = score_checkpoint(checkpoint, pairs, device="cpu")
+        assert scores["newline"] == NEWLINE_RULES[stream] and scores["ties_rule"] == "right"
+        assert scores["precision"] == "float32"
+        model, _ = load_model(checkpoint, device="cpu")
+        good, bad = sentence_logprobs_reference(model, tok, [f"{u1}\n{u2}", f"David: Should she quit?\n{u2}"],
+                                                stream=stream)
+        assert scores["dialogue/turns"] == float(good >= bad)
+
+
+def test_suite_names_follow_the_folder(tiny_data, random_checkpoint, tmp_path):
+    for name in ("blimp_filtered", "supplement_filtered", "my_pairs", "blimp"):
+        (tmp_path / name).mkdir()
+        for paradigm in ("p1", "p2"):
+            write_lines(tmp_path / name / f"{paradigm}.jsonl", [record("the dog runs .", "the dog run .")])
+    assert suite_name_of(tmp_path / "blimp_filtered") == "blimp_filtered"
+    assert suite_name_of(tmp_path / "supplement_filtered") == "blimp_supplement"
+    assert suite_name_of(tmp_path / "my_pairs") == "my_pairs"
+    assert suite_name_of(tmp_path / "my_pairs", "mine") == "mine"
+    assert suite_name_of(builtin_blimp(tiny_data)) == "builtin_pairs"  # its corpus.json is beside it
+    os.symlink(tmp_path / "my_pairs", tmp_path / "blimp_filtered_link")
+    assert suite_name_of(tmp_path / "blimp_filtered_link") == "blimp_filtered_link"  # the name given
+    for folder, name in ((tmp_path / "blimp", None), (tmp_path / "my_pairs", "a/b"), (tmp_path / "my_pairs", "ewok"),
+                         (tmp_path / "my_pairs", "val_loss")):
+        with pytest.raises(BlimpError, match="--suite-name") as e:
+            suite_name_of(folder, name)
+        one_line(str(e.value))
+
+    model = load_model(random_checkpoint, device="cpu")
+    columns = lambda scores: sorted(k for k, v in scores.items() if isinstance(v, float))
+    scores = score_checkpoint(random_checkpoint, tmp_path / "blimp_filtered", tmp_path / "supplement_filtered",
+                              loaded=model)
+    assert columns(scores) == ["blimp/p1", "blimp/p2", "blimp_filtered", "blimp_supplement", "supplement/p1",
+                               "supplement/p2"]
+    scores = score_checkpoint(random_checkpoint, tmp_path / "my_pairs", loaded=model)
+    assert columns(scores) == ["my_pairs", "my_pairs/p1", "my_pairs/p2"]
+    assert scores["my_pairs"] == pytest.approx((scores["my_pairs/p1"] + scores["my_pairs/p2"]) / 2)
+    scores = score_checkpoint(random_checkpoint, tmp_path / "my_pairs", loaded=model, suite_name="mine")
+    assert columns(scores) == ["mine", "mine/p1", "mine/p2"]
+    with pytest.raises(BlimpError, match="both the suite 'my_pairs'"):
+        score_checkpoint(random_checkpoint, tmp_path / "my_pairs", tmp_path / "my_pairs", loaded=model)
 
 
 @pytest.mark.slow
@@ -174,16 +304,20 @@ def test_trained_checkpoint_scores_above_chance(tiny_data, tmp_path):
     result = run_local(pretrain, config, tmp_path / "ck")
     checkpoint = result.checkpoints[-1] / "hf"
     blimp = builtin_blimp(tiny_data)
-    scores = score_checkpoint(checkpoint, blimp, supplement_dir=blimp, limit=100, device="cpu")
+    os.symlink(blimp, tmp_path / "supplement_filtered")  # the same files, given as BabyLM's supplement
+    scores = score_checkpoint(checkpoint, blimp, supplement_dir=tmp_path / "supplement_filtered", limit=100,
+                              device="cpu")
     uids = sorted(p.stem for p in blimp.glob("*.jsonl"))
     print("trained tiny model:", {k: round(v, 3) for k, v in scores.items() if isinstance(v, float)})
-    assert scores["blimp_filtered"] > 0.6
-    assert scores["blimp_filtered"] == pytest.approx(np.mean([scores[f"blimp/{u}"] for u in uids]))
-    assert scores["blimp_supplement"] == scores["blimp_filtered"]  # the same files given as the supplement
+    assert scores["builtin_pairs"] > 0.6
+    assert scores["builtin_pairs"] == pytest.approx(np.mean([scores[f"builtin_pairs/{u}"] for u in uids]))
+    assert scores["blimp_supplement"] == scores["builtin_pairs"]
     assert sorted(k for k in scores if k.startswith("supplement/")) == [f"supplement/{u}" for u in uids]
-    assert scores["warnings"] == []
+    # no line skipped; a rare pair longer than the tiny model's 32 positions is scored all the same, and said
+    assert all("longer than the model's 32 positions" in w for w in scores["warnings"])
+    assert scores["newline"] == "utterance boundary </s> <s>"
     alone = score_checkpoint(checkpoint, blimp, limit=1)  # the columns without a supplement
-    assert alone["blimp_supplement"] is None and not any(k.startswith("supplement/") for k in alone)
+    assert "blimp_supplement" not in alone and not any(k.startswith("supplement/") for k in alone)
 
 
 # -----------------------------------------------------------------------------

@@ -288,3 +288,47 @@ def test_standalone_main_prints_error_without_traceback(tmp_path, capsys):
     assert err == f"babysweep: error: {tmp_path / 'nope.csv'}: no such results table\n"
     assert main(["correlate", "a", "--table", "b.csv"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- suite columns
+
+def test_suite_columns_are_found_by_name_and_by_their_paradigm_columns():
+    from sweep.table import paradigm_columns, suite_columns
+
+    columns = ["trial_id", "val_loss", "config/lr", "my_pairs/p1", "blimp/anaphor", "builtin_pairs", "ewok/spatial",
+               "my_pairs", "ewok", "blimp_filtered", "my_pairs/p2", "builtin_pairs/copula", "ties_rule", "lonely"]
+    assert suite_columns(columns) == ["blimp_filtered", "ewok", "builtin_pairs", "my_pairs"]
+    assert paradigm_columns(columns, "blimp_filtered") == ["blimp/anaphor"]
+    assert paradigm_columns(columns, "my_pairs") == ["my_pairs/p1", "my_pairs/p2"]
+    # the legacy fixture's table: BabyLM's names, found without paradigm columns of their own name
+    assert suite_columns(["blimp_filtered", "blimp_supplement", "blimp/x"]) == ["blimp_filtered", "blimp_supplement"]
+
+
+def test_correlate_regresses_every_suite_column_present(tmp_path, capsys):
+    df = write_results(tmp_path / "results.csv").drop(columns=["blimp_filtered", "blimp_supplement"])
+    rng = np.random.default_rng(1)
+    for suite in ("builtin_pairs", "my_pairs", "ewok"):
+        df[suite] = 1.5 - 0.3 * df["val_loss"] + rng.normal(0, 0.02, len(df))
+        df[f"{suite}/first"] = df[suite]
+    df.to_csv(tmp_path / "results.csv", index=False)
+    run_cli(["analyze", "correlate", "--table", str(tmp_path / "results.csv"), "--bootstrap", "50"])
+    stdout = capsys.readouterr().out
+    csv = pd.read_csv(tmp_path / "analysis" / "correlate.csv")
+    assert list(csv["y"]) == ["ewok", "builtin_pairs", "my_pairs", "test_loss"]
+    assert csv["r2"].notna().all()
+    assert "| EWoK (`ewok`) | `val_loss` | 29 |" in stdout and "| built-in pairs (`builtin_pairs`)" in stdout
+    assert "| my_pairs (`my_pairs`)" in stdout
+    assert (tmp_path / "analysis" / "my_pairs_vs_val_loss.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_stability_compares_every_suite_column_present(tmp_path):
+    from analysis.stability import stability_report
+
+    source = pd.DataFrame({"trial_id": ["a", "b", "c"], "val_loss": [3.0, 3.1, 3.2], "my_pairs": [0.7, 0.6, 0.5],
+                           "my_pairs/p": [0.7, 0.6, 0.5]})
+    rerun = pd.DataFrame({"trial_id": [f"r{i}" for i in range(6)], "source_trial_id": list("aabbcc"),
+                          "val_loss": [3.0, 3.05, 3.1, 3.12, 3.2, 3.3], "my_pairs": [0.7, 0.72, 0.6, 0.58, 0.5, 0.52],
+                          "my_pairs/p": 0.5, "ewok": [0.6, 0.61, 0.55, 0.56, 0.5, 0.49]})
+    markdown, paths = stability_report(source, rerun, tmp_path)
+    assert "### my_pairs" in markdown and "### EWoK" in markdown and "### validation loss" in markdown
+    assert set(pd.read_csv(paths["stability.csv"])["metric"]) == {"val_loss", "my_pairs", "ewok"}
