@@ -80,7 +80,7 @@ def estimate(checkpoint, args):
 
     tok = AutoTokenizer.from_pretrained(checkpoint)
     rows, total_s = [], 0.0
-    for name in glue.TASKS:
+    for name in glue.TRAINED:
         t = glue.TASKS[name]
         if not all(t.path(args.glue, s).is_file() for s in ("train", "validation")):
             continue
@@ -88,7 +88,7 @@ def estimate(checkpoint, args):
         n_train = sum(1 for _ in open(t.path(args.glue, "train")))
         n_valid = sum(1 for _ in open(t.path(args.glue, "validation")))
         sample = glue.read_split(args.glue, name, "train", limit=200)
-        tokens = sum(len(glue.encode(s, tok, args.max_length)) for s, _ in sample) / len(sample) * PAD_FACTOR
+        tokens = sum(len(glue.encode(t, s, tok, args.max_length)) for s, _ in sample) / len(sample) * PAD_FACTOR
         steps = -(-n_train // h["batch_size"]) * h["num_epochs"]
         step_s = max(6 * PARAMS_345M * tokens * h["batch_size"] / (MFU * PEAK), STEP_FLOOR_S)
         eval_s = 2 * PARAMS_345M * tokens * n_valid * h["num_epochs"] / (MFU * PEAK)

@@ -14,6 +14,7 @@ A search space is data, not code. The YAML file looks like this (every bundled f
       lr:         {log_normal: [-7.3, 0.7]}      # x = exp(z), z ~ N(mu, sigma): mu and sigma in natural-log space
       batch_size: {q_log_normal: [5, 1.5, 1]}    # the same, then rounded to a multiple of q (an integer, >= q)
       beta:       {log_uniform: [1.0e-2, 1]}     # log(x) uniform on [log min, log max]
+      batch:      {q_log_uniform: [1, 32, 1]}    # the same, then rounded to a multiple of q (an integer, >= q)
       dropout:    {uniform: [0, 1]}
       layers:     {int_uniform: [2, 8]}          # both ends included
       schedule:   {choice: [linear, cosine]}     # equal weights
@@ -27,6 +28,8 @@ named `log__p` on z = log(x), truncated to the log of its bounds (default mu +- 
 99.994% of the mass), and to_trainable_config maps it back:
     log_normal:    p = exp(z)
     q_log_normal:  p = max(q, q * floor(exp(z)/q + 1/2))   (an int; the bounds are rounded the same way)
+q_log_uniform [min, max, q] is handled the same way: a plain UniformFloatHyperparameter named `log__p` on
+z = log(x) in [log min, log max], mapped back as q_log_normal is (W&B's q_log_uniform_values).
 Every other kind keeps its own name and its value. The ConfigSpace is therefore the space BOHB models (its KDE works
 on z, where the prior is Gaussian), and the trainable only ever sees plain values.
 
@@ -55,11 +58,14 @@ KINDS = {  # kind -> the names of its arguments, in order (choice takes its opti
     "log_normal": ("mu", "sigma"),
     "q_log_normal": ("mu", "sigma", "q"),
     "log_uniform": ("min", "max"),
+    "q_log_uniform": ("min", "max", "q"),
     "uniform": ("min", "max"),
     "int_uniform": ("min", "max"),
     "choice": None,
 }
 LOG_NORMAL_KINDS = ("log_normal", "q_log_normal")
+LOG_KINDS = LOG_NORMAL_KINDS + ("q_log_uniform",)  # searched on z = log(x), as log__<name>
+Q_KINDS = ("q_log_normal", "q_log_uniform")        # rounded to a multiple of q
 TOP_LEVEL_KEYS = {"name", "trainable", "metric", "mode", "budget", "constants", "parameters"}
 TRAINABLE_RE = re.compile(r"^[A-Za-z_]\w*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # pretrain | pkg.module:function
 NAME_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
@@ -120,7 +126,7 @@ class Prior:
 
     @property
     def cs_name(self) -> str:
-        return LOG_PREFIX + self.name if self.kind in LOG_NORMAL_KINDS else self.name
+        return LOG_PREFIX + self.name if self.kind in LOG_KINDS else self.name
 
     @property
     def mu(self) -> float:
@@ -132,7 +138,7 @@ class Prior:
 
     @property
     def q(self) -> int:
-        return int(self.args[2]) if self.kind == "q_log_normal" else 1
+        return int(self.args[2]) if self.kind in Q_KINDS else 1
 
     def hyperparameter(self) -> CS.hyperparameters.Hyperparameter:
         meta = {"babysweep_name": self.name, "kind": self.kind}
@@ -140,6 +146,8 @@ class Prior:
             default = min(max(self.mu, self.lower), self.upper)  # mu, unless log(exp(mu)) lost an ulp at a bound
             return CS.NormalFloatHyperparameter(self.cs_name, mu=self.mu, sigma=self.sigma, lower=self.lower,
                                                 upper=self.upper, default_value=default, meta=meta)
+        if self.kind == "q_log_uniform":  # a plain Uniform on z = log(x)
+            return CS.UniformFloatHyperparameter(self.cs_name, lower=self.lower, upper=self.upper, meta=meta)
         if self.kind in ("log_uniform", "uniform"):
             return CS.UniformFloatHyperparameter(self.name, lower=self.lower, upper=self.upper,
                                                  log=self.kind == "log_uniform", meta=meta)
@@ -156,7 +164,7 @@ class Prior:
         v = _native(v)
         if self.kind == "log_normal":
             return math.exp(v)
-        if self.kind == "q_log_normal":
+        if self.kind in Q_KINDS:
             q = self.q
             return max(q, q * math.floor(math.exp(v) / q + 0.5))  # round half up (Python's round() goes to even)
         if self.kind == "int_uniform":
@@ -169,6 +177,8 @@ class Prior:
         """The prior's centre in trainable units (see SearchSpace.centre)."""
         if self.kind in LOG_NORMAL_KINDS:
             return self.to_value(self.mu)
+        if self.kind == "q_log_uniform":
+            return self.to_value((self.lower + self.upper) / 2)
         if self.kind == "log_uniform":
             return math.sqrt(self.lower * self.upper)
         if self.kind == "uniform":
@@ -193,7 +203,7 @@ class Prior:
         if self.kind == "log_normal":
             return isinstance(x, (int, float, np.number)) and not isinstance(x, bool) and x > 0 \
                 and self.in_configspace(math.log(x))
-        if self.kind == "q_log_normal":
+        if self.kind in Q_KINDS:
             lo, hi = self.q_range()
             return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and lo <= x <= hi and x % self.q == 0
         return self.in_configspace(x)
@@ -264,6 +274,17 @@ def _parse_prior(path, name: str, spec: dict) -> Prior:
 
     if "bounds" in spec:
         raise _error(path, where, f"bounds only apply to log_normal and q_log_normal; {kind} has its own [min, max]")
+    if kind == "q_log_uniform":
+        lo, hi, q = args
+        if q <= 0:
+            raise _error(path, where, f"q must be > 0 (got {q})")
+        if not 0 < lo < hi:
+            raise _error(path, where, f"q_log_uniform needs 0 < min < max (got [{lo}, {hi}])")
+        prior = Prior(name, kind, tuple(args), math.log(lo), math.log(hi))
+        if prior.q_range()[0] == prior.q_range()[1]:
+            raise _error(path, where, f"every value rounds to {prior.q_range()[0]}: widen [min, max] or make it a "
+                                      "constant")
+        return prior
     lo, hi = args
     if lo >= hi:
         raise _error(path, where, f"min must be < max (got [{lo}, {hi}])")

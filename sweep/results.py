@@ -20,15 +20,26 @@ REPORTED = ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "
             "score", "metric")  # score / metric: a fine-tuning trial's task metric (the SuperGLUE spaces maximise it)
 
 
+def better(value, than, mode: str) -> bool:
+    """Is `value` a better score than `than` (None or NaN: none yet) for `mode`? Ties are not: the earlier stays."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if than is None or (isinstance(than, float) and math.isnan(than)):
+        return True
+    return value > than if mode == "max" else value < than
+
+
 class ResultsTable(Callback):
     """Writes results.csv and history.csv into the experiment folder.
 
     Ray pickles it into tuner.pkl (as sweep.results.ResultsTable) and restores it on resume, also from folders
     written by earlier versions: keep its module, name and attributes."""
 
-    def __init__(self, experiment_dir, to_config, gpus_per_trial=0.0, extra_columns=None, keep="last"):
+    def __init__(self, experiment_dir, to_config, gpus_per_trial=0.0, extra_columns=None, keep="last",
+                 metric="val_loss", mode="min"):
         self.experiment_dir = str(experiment_dir)
-        self.keep = keep  # which checkpoint the `checkpoint` column names: the trial's "last" or its "best" val_loss
+        self.keep = keep  # which checkpoint the `checkpoint` column names: the trial's "last", or its "best" by metric
+        self.metric, self.mode = metric, mode  # the experiment's own (val_loss, min; a fine-tuning space's score, max)
         self.to_config = to_config  # maps a trial's (searcher) config to the trainable's arguments
         self.gpus_per_trial = gpus_per_trial
         self.extra_columns = extra_columns or {}  # {trial config key: column}, e.g. rerun links
@@ -107,12 +118,17 @@ class ResultsTable(Callback):
             return
         about = model / "babysweep.json"
         metrics = json.loads(about.read_text()).get("metrics", {}) if about.is_file() else {}
+        # babysweep.json's metrics are those of the model in the folder: a fine-tuning run that keeps its best epoch
+        # writes that epoch's report beside its model
         row = self.row(trial)
-        val_loss = metrics.get("val_loss")
-        if getattr(self, "keep", "last") == "best" and "checkpoint" in row and not (
-                val_loss is not None and val_loss <= row.get("checkpoint_val_loss", math.inf)):
+        # a callback pickled by an earlier version has no keep (it kept the last) nor metric (it ranked by val_loss)
+        keep = getattr(self, "keep", "last")
+        metric, mode = getattr(self, "metric", "val_loss"), getattr(self, "mode", "min")
+        value, column = metrics.get(metric), f"checkpoint_{metric}"
+        if keep == "best" and "checkpoint" in row and not better(value, row.get(column), mode):
             return
-        row.update(checkpoint=str(model), checkpoint_epoch=metrics.get("epoch"), checkpoint_val_loss=val_loss)
+        row.update({"checkpoint": str(model), "checkpoint_epoch": metrics.get("epoch"),
+                    "checkpoint_val_loss": metrics.get("val_loss"), column: value})
         self.dirty = True
 
     def on_trial_complete(self, iteration, trials, trial, **info):

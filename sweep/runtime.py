@@ -22,7 +22,8 @@ class TunerParts:
     scheduler: object = None
     num_samples: int = 1
     tune_options: dict = field(default_factory=dict)  # further tune.TuneConfig arguments
-    keep_best_by: str | None = None  # keep the best checkpoint by this metric (min), besides the latest
+    keep_best_by: str | None = None  # keep the best checkpoint by this metric, besides the latest
+    keep_best_order: str = "min"     # ... lowest first (a loss) or "max" (a score)
 
 
 def check_address(address: str):
@@ -105,7 +106,7 @@ def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=Fa
                 # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
-                    checkpoint_score_order="min") if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
+                    checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
                 failure_config=tune.FailureConfig(max_failures=0)),
         )
     try:

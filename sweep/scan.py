@@ -28,6 +28,8 @@ def prior_points(prior, k: int) -> list:
             value = prior.to_value(z)
         elif prior.kind == "log_uniform":
             value = math.exp(math.log(prior.lower) + p * (math.log(prior.upper) - math.log(prior.lower)))
+        elif prior.kind == "q_log_uniform":  # uniform on log(x): prior.lower/upper are its log bounds
+            value = prior.to_value(prior.lower + p * (prior.upper - prior.lower))
         elif prior.kind == "int_uniform":
             value = int(round(prior.lower + p * (prior.upper - prior.lower)))
         else:

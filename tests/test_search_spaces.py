@@ -98,6 +98,13 @@ def test_samples_follow_the_stated_priors(path):
             _close(z.mean(), want.mean(), f"{what}: mean of log")
             _close(z.std(), want.std(), f"{what}: std of log")
 
+        elif p.kind == "q_log_uniform":  # the superglue spaces' batch size: z = log(x) uniform, x rounded to q
+            x, q = np.array(x, dtype=float), p.q
+            assert p.lower <= z.min() and z.max() <= p.upper, what
+            assert np.all(x % q == 0) and np.all(x >= q), f"{what}: not a positive multiple of q={q}"
+            assert np.all(np.abs(x - np.maximum(np.exp(z), q)) <= q / 2 + 1e-9), f"{what}: not rounded to q"
+            assert stats.kstest(z, "uniform", args=(p.lower, p.upper - p.lower)).pvalue > 0.001, f"{what}: not uniform"
+
         elif p.kind in ("log_uniform", "uniform"):
             x = np.array(x)
             assert np.all((p.lower <= x) & (x <= p.upper)), what
@@ -185,6 +192,21 @@ def test_q_log_normal_rounds_half_up_and_stays_in_bounds(tmp_path):
     assert space.params["n"].q_range() == (1, 148)  # exp(5) = 148.4
 
 
+def test_q_log_uniform_rounds_a_log_uniform_to_q(tmp_path):
+    """The superglue spaces' batch size: log(x) uniform on [log min, log max], rounded half up to a multiple of q."""
+    space = one_param(tmp_path, "bs: {q_log_uniform: [1, 32, 1]}\n  w: {q_log_uniform: [10, 1000, 10]}")
+    bs, w = space.params["bs"], space.params["w"]
+    assert (bs.cs_name, bs.lower, bs.upper) == ("log__bs", 0.0, math.log(32))
+    assert bs.q_range() == (1, 32) and w.q_range() == (10, 1000)
+    to = lambda z: space.to_trainable_config({"log__bs": z, "log__w": math.log(100)})["bs"]
+    assert (to(0.0), to(math.log(2.5)), to(math.log(31.4)), to(math.log(32))) == (1, 3, 31, 32)
+    assert space.centre()["bs"] == 6 and space.centre()["w"] == 100  # the rounded geometric mean
+    once = space.to_trainable_config({"log__bs": 1.0, "log__w": 4.0})
+    assert once == {"bs": 3, "w": 50} and space.to_trainable_config(once) == once
+    with pytest.raises(SpaceError, match="'bs'"):
+        space.to_trainable_config({"bs": 2.5, "w": 50})  # not an integer: no value of the prior
+
+
 def test_to_trainable_config_is_idempotent_and_strict(tmp_path):
     space = one_param(tmp_path, "lr: {log_normal: [-7.3, 0.7]}\n  drop: {uniform: [0, 1]}\n  preset: tiny")
     once = space.to_trainable_config({"log__lr": -7.0, "drop": 0.25})
@@ -241,6 +263,11 @@ BAD_PARAMETERS = {
     "q < 0": ("bs: {q_log_normal: [5, 1.5, -4]}", "bs"),
     "q not integer": ("bs: {q_log_normal: [5, 1.5, 0.5]}", "bs"),
     "q collapses": ("bs: {q_log_normal: [0, 0.1, 4]}", "bs"),  # every draw rounds to 4
+    "q_log_uniform min 0": ("bs: {q_log_uniform: [0, 32, 1]}", "bs"),
+    "q_log_uniform reversed": ("bs: {q_log_uniform: [32, 1, 1]}", "bs"),
+    "q_log_uniform no q": ("bs: {q_log_uniform: [1, 32]}", "bs"),
+    "q_log_uniform q 0": ("bs: {q_log_uniform: [1, 32, 0]}", "bs"),
+    "q_log_uniform collapses": ("bs: {q_log_uniform: [1, 1.4, 1]}", "bs"),  # every draw rounds to 1
     "empty choice": ("sched: {choice: []}", "sched"),
     "one-option choice": ("sched: {choice: [linear]}", "sched"),
     "repeated choice": ("sched: {choice: [linear, linear]}", "sched"),
@@ -340,3 +367,41 @@ def test_tune_bohb_suggestions_map_into_the_space():
         space.to_trainable_config(searcher.suggest(f"m{i}"))  # and through TuneBOHB.suggest
     log_lr = np.log([c["lr"] for c in picks])
     assert np.median(np.abs(log_lr + 5.0)) < 0.35  # the prior alone is centred at -5.8, 0.8 away
+
+
+# -----------------------------------------------------------------------------
+# the superglue spaces: the authors' wide priors, BOHB over epochs
+
+
+def test_superglue_spaces_have_the_authors_wide_priors_and_epochs_as_budget():
+    from trainables import glue
+    from trainables.finetune import ACCEPTED
+
+    files = sorted((SPACES_DIR / "superglue").glob("*.yaml"))
+    assert {p.stem for p in files} == set(glue.TRAINED)  # one per task; MNLI-mm is scored by the mnli run
+    for path in files:
+        task, space = path.stem, load_space(path)
+        t4 = glue.TABLE4[task]
+        space.check_names(ACCEPTED, "finetune")
+        assert (space.trainable, space.metric, space.mode) == ("finetune", "score", "max")
+        epochs = max(10, t4["num_epochs"])  # 24 for WSC, 10 for the others
+        assert (space.budget_min, space.budget_max) == (1, epochs)
+        assert space.constants == {"task": task, "seed": 12, "num_epochs": epochs}  # the schedule runs to the budget
+        p = space.params
+        assert set(p) == {"lr", "batch_size", "weight_decay", "lr_scheduler_type", "num_warmup_steps"}
+        assert (p["batch_size"].kind, p["batch_size"].args) == ("q_log_uniform", (1, 32, 1))
+        assert p["lr_scheduler_type"].kind == "choice"
+        assert set(p["lr_scheduler_type"].args) == {"linear", "cosine", "constant"}
+        assert p["lr_scheduler_type"].args[0] == t4["lr_scheduler_type"]
+        widths = {"lr": ("log_normal", 1), "weight_decay": ("log_normal", 1.5), "num_warmup_steps": ("q_log_normal", 1)}
+        for name, (kind, sigma) in widths.items():
+            assert (p[name].kind, p[name].sigma) == (kind, sigma), (task, name)
+        assert p["num_warmup_steps"].q == 1
+        # the centres: the authors' own RTE sweep; Table 4 for every other task (written in the file's header)
+        centre = {"lr": -9.9, "weight_decay": 0.0, "num_warmup_steps": 5.7} if task == "rte" else \
+            {name: math.log(t4[name]) for name in widths}
+        for name, mu in centre.items():
+            assert p[name].mu == pytest.approx(mu, abs=1e-12), (task, name)
+        header = path.read_text().split("\nname:")[0]
+        assert f"Table 4: lr {t4['lr']:g}, batch {t4['batch_size']}, {t4['num_epochs']} epoch" in header
+        assert f"{t4['lr_scheduler_type']} schedule, {t4['num_warmup_steps']} warm-up steps" in header

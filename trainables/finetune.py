@@ -3,16 +3,30 @@
 `finetune(config, reporter=None)` is a plain function of one config dict, like `trainables.pretrain.pretrain`.
 It loads a Hugging Face folder written by the pretraining trainable (model + tokenizer, e.g. `<checkpoint>/hf`),
 builds LlamaForSequenceClassification from it (a new classification head, num_labels from the task, the
-tokenizer's pad token set in the config), fine-tunes it on `task` from `glue_dir` (trainables.glue), and reports
-to `reporter` (trainables.reporting; Ray Tune's when None inside a trial) at the end of every epoch:
+tokenizer's pad token set in the config), fine-tunes it on `task` from `glue_dir` (trainables.glue: each example
+is one utterance, `<s>` + the task's template + `</s>`, classified at that final `</s>`), and reports to `reporter`
+(trainables.reporting; Ray Tune's when None inside a trial) at the end of every epoch:
 
     epoch, step, score (the task's metric, under a fixed name for searchers), metric (its name: accuracy, f1, mcc),
     <metric> (the same value under its own name), val_loss (validation cross-entropy, nats per example),
-    train_loss (mean over the epoch's steps), lr, examples_per_s, wall_s, gpu_s, n_train, n_valid
+    train_loss (mean over the epoch's steps), lr, examples_per_s, wall_s, gpu_s, n_train, n_valid, keep,
+    best_score, best_epoch, best_<metric> (the best epoch so far by the task's metric, the earlier one on a tie),
 
-each with a checkpoint holding model, optimizer, scheduler, RNG and position, from which a paused run resumes
-exactly (bit-exact on CPU; trainables.loop). The last checkpoint also holds the fine-tuned model in Hugging Face
-format (`hf/`).
+each with a checkpoint holding model, optimizer, scheduler, RNG, position and the best epoch so far (its report,
+and its weights when they are not the checkpoint's own), from which a paused run resumes exactly (bit-exact on CPU;
+trainables.loop).
+
+The model kept (`keep`, default best): with `best`, the fine-tuned model written at the end (the last
+checkpoint's `hf/`, and `output_dir` when given) is the best epoch's, and its babysweep.json holds that epoch's
+report; with `last`, the last epoch's. Every epoch is reported either way (BOHB needs each budget point); the best
+weights live in memory (on the CPU) while the run goes on and in each checkpoint while they are not the current
+ones, so a run paused after its best epoch and resumed still ends with that epoch's model.
+
+MNLI-mm: the mnli run also scores its model on the mismatched validation file when glue_dir has it
+(`mnli-mm.valid.jsonl`), reporting mnli_mm_accuracy, mnli_mm_val_loss and mnli_mm_n_valid beside the matched
+score every epoch (and best_mnli_mm_accuracy, at the best epoch by the matched score). task=mnli-mm is a
+ConfigError: it has no training of its own, fine-tune mnli.
+
 Defaults follow the paper: seed 12, AdamW with the Hugging Face Trainer's settings, no early stopping; the
 per-task values of Table 4 are in trainables.glue.TABLE4.
 """
@@ -45,7 +59,9 @@ SETTINGS = dict(
     num_threads=None,           # CPU threads; default: the CPUs Ray gave the trial, else all
     save_model=True,            # the fine-tuned model in Hugging Face format in the last checkpoint (hf/)
     output_dir=None,            # and also here, outside a sweep
+    keep="best",                # the model written at the end: the best epoch's by the task's metric, or the last's
 )
+KEEP = ("best", "last")
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS)
 
 
@@ -54,7 +70,12 @@ def resolve_config(config: dict) -> dict:
     for name in ("checkpoint", "glue_dir", "task"):
         if not cfg[name]:
             raise ConfigError(f"{name}: required by the finetune trainable")
-    glue.get_task(cfg["task"])
+    task = glue.get_task(cfg["task"])
+    if task.part_of:
+        raise ConfigError(f"task {task.name}: has no fine-tuning of its own; fine-tune {task.part_of}, whose run also "
+                          f"scores {task.name} ({task.key}_{task.metric} in its reports)")
+    if cfg["keep"] not in KEEP:
+        raise ConfigError(f"keep: {cfg['keep']!r} is not one of {', '.join(KEEP)}")
     if int(cfg["max_length"]) < 1:
         raise ConfigError(f"max_length: must be at least 1, got {cfg['max_length']}")
     for name in ("max_train_examples", "max_eval_examples"):
@@ -84,9 +105,12 @@ def load_pretrained(checkpoint, num_labels: int):
     if len(tokenizer) != mconf.vocab_size:
         raise ConfigError(f"checkpoint: {folder}: the model's vocabulary ({mconf.vocab_size} entries) does not match "
                           f"its tokenizer ({len(tokenizer)} entries)")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if pad is None:
-        raise ConfigError(f"checkpoint: {folder}: the tokenizer has neither a pad nor an EOS token")
+    # The classifier reads the last token that is not padding: the final </s>. Padding must then never be EOS.
+    pad = tokenizer.pad_token_id
+    if pad is None or pad == tokenizer.eos_token_id:
+        pad = tokenizer.bos_token_id
+    if pad is None or pad == tokenizer.eos_token_id:
+        raise ConfigError(f"checkpoint: {folder}: the tokenizer has neither a pad nor a BOS token apart from its EOS")
     mconf.num_labels = num_labels
     mconf.pad_token_id = pad
     hf_logging.disable_progress_bar()
@@ -133,6 +157,51 @@ def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+class BestEpoch:
+    """The best epoch so far by the task's score (a diverged epoch never is; on a tie, the earlier): its report, the
+    step it was reached at, and, with keep=best, its weights (a copy on the CPU) once training has moved past it.
+    It rides in every checkpoint (loop's extra_state), its weights only while they differ from the checkpoint's."""
+
+    def __init__(self, keep_weights: bool, saved: dict | None, model):
+        self.keep_weights = keep_weights
+        extra = (saved or {}).get("extra") or {}
+        self.metrics, self.step, self.state = extra.get("best_metrics"), extra.get("best_step"), extra.get("best_model")
+        if self.keep_weights and self.state is None and self.metrics is not None and self.step == saved["step"]:
+            self.state = self.copy(model)  # the checkpoint resumed from is the best epoch's: the model holds it
+
+    @staticmethod
+    def copy(model) -> dict:
+        return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def update(self, metrics: dict, step: int, model, at_last_point: bool) -> None:
+        """Consider this epoch's report. `metrics` is kept as it is, the very dict then reported: what the report
+        adds to it (best_*, wall_s, gpu_s) is part of the best epoch's report too."""
+        if metrics["diverged"] or (self.metrics is not None and not metrics["score"] > self.metrics["score"]):
+            return
+        self.metrics, self.step = metrics, step
+        # the model is this epoch's now; a copy is needed only while training goes on
+        self.state = self.copy(model) if self.keep_weights and not at_last_point else None
+
+    def fields(self, task, extra_tasks) -> dict:
+        """best_score, best_epoch, best_<metric> (and best_<task>_<metric> of the tasks also scored) for a report."""
+        if self.metrics is None:
+            return {}
+        out = {"best_score": self.metrics["score"], "best_epoch": self.metrics["epoch"],
+               f"best_{task.metric}": self.metrics["score"]}
+        for t in extra_tasks:
+            out[f"best_{t.key}_{t.metric}"] = self.metrics.get(f"{t.key}_{t.metric}")
+        return out
+
+    def extra_state(self, step: int) -> dict:
+        """What the checkpoint at `step` saves: the weights only when they are not that checkpoint's own."""
+        return {"best_metrics": self.metrics, "best_step": self.step,
+                "best_model": self.state if self.step != step else None}
+
+    def kept(self, step: int):
+        """loop.report_budget_point's `kept`: the best weights (None: the model's current ones) and report."""
+        return (self.state if self.step != step else None), self.metrics
+
+
 def finetune(config: dict, reporter: Reporter | None = None) -> None:
     cfg = resolve_config(config)
     task = glue.get_task(cfg["task"])
@@ -140,6 +209,7 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
     reporter = default_reporter() if reporter is None else reporter
     device, autocast = loop.setup_device(cfg["num_threads"] or reporter.cpus())
     seed = int(cfg["seed"])
+    keep = cfg["keep"]
 
     # model and examples
     torch.manual_seed(seed)  # the new classification head's initial weights
@@ -147,12 +217,12 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
     model.to(device).train()
     pad_id = model.config.pad_token_id
     max_length = int(cfg["max_length"])
-    train = glue.read_split(cfg["glue_dir"], task.name, "train", cfg["max_train_examples"])
-    valid = glue.read_split(cfg["glue_dir"], task.name, "validation", cfg["max_eval_examples"])
-    train_x = [glue.encode(s, tokenizer, max_length) for s, _ in train]
-    train_y = [y for _, y in train]
-    valid_x = [glue.encode(s, tokenizer, max_length) for s, _ in valid]
-    valid_y = [y for _, y in valid]
+    train_x, train_y = encode_split(cfg["glue_dir"], task, "train", tokenizer, max_length, cfg["max_train_examples"])
+    valid = {task.name: encode_split(cfg["glue_dir"], task, "validation", tokenizer, max_length,
+                                     cfg["max_eval_examples"])}
+    extra_tasks = glue.also_scored(cfg["glue_dir"], task.name)  # mnli: mnli-mm, when its file is there
+    for t in extra_tasks:
+        valid[t.name] = encode_split(cfg["glue_dir"], t, "validation", tokenizer, max_length, cfg["max_eval_examples"])
 
     # the budget in optimizer steps: whole epochs, the last batch of each may be smaller
     batch_size = int(cfg["batch_size"])
@@ -162,7 +232,9 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
 
     optimizer = loop.make_optimizer(model, cfg)
     scheduler = loop.make_scheduler(optimizer, cfg, max(report_at))
-    progress = loop.Progress(report_at, loop.restore(reporter, model, optimizer, scheduler))
+    saved = loop.restore(reporter, model, optimizer, scheduler)
+    progress = loop.Progress(report_at, saved)
+    best = BestEpoch(keep == "best", saved, model)
 
     def chunk_loss(examples):
         ids, mask = pad_batch([train_x[j] for j in examples], pad_id, device)
@@ -174,7 +246,8 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
     def example_order(epoch):
         return epoch_order(len(train_x), epoch, seed)
 
-    about = {"finetuned_from": str(cfg["checkpoint"]), "task": task.name, "config": cfg}
+    about = {"finetuned_from": str(cfg["checkpoint"]), "task": task.name, "input": f"<s>{task.template}</s>",
+             "keep": keep, "config": cfg}
     for batch in loop.batches(progress, batch_size, steps_per_epoch, example_order):
         t0 = time.perf_counter()
         chunks = [batch[start:start + chunk_size] for start in range(0, len(batch), chunk_size)]
@@ -186,12 +259,46 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
             continue
 
         t_eval = time.perf_counter()
-        val_loss, preds = evaluate(model, valid_x, valid_y, int(cfg["eval_batch_size"]), pad_id, device, autocast)
-        score = glue.METRICS[task.metric](valid_y, preds)
+        scores = {}
+        for t in [task, *extra_tasks]:
+            xs, ys = valid[t.name]
+            val_loss, preds = evaluate(model, xs, ys, int(cfg["eval_batch_size"]), pad_id, device, autocast)
+            scores[t.name] = (glue.METRICS[t.metric](ys, preds), val_loss, len(xs))
+        score, val_loss, n_valid = scores[task.name]
         metrics = progress.metrics(val_loss, scheduler)
         metrics.update({"task": task.name, "score": score, "metric": task.metric, task.metric: score,
-                        "examples_per_s": progress.items_per_s, "n_train": len(train_x), "n_valid": len(valid_x)})
+                        "examples_per_s": progress.items_per_s, "n_train": len(train_x), "n_valid": n_valid,
+                        "keep": keep})
+        for t in extra_tasks:
+            s, loss, n = scores[t.name]
+            metrics.update({f"{t.key}_{t.metric}": s, f"{t.key}_val_loss": loss, f"{t.key}_n_valid": n})
+        best.update(metrics, progress.step, model, progress.at_last_point)
+        metrics.update(best.fields(task, extra_tasks))
         progress.wall_s += time.perf_counter() - t_eval
         if loop.report_budget_point(reporter, metrics, progress, model, optimizer, scheduler, tokenizer=tokenizer,
-                                    about=about, model_in_checkpoint=cfg["save_model"], output_dir=cfg["output_dir"]):
+                                    about=about, model_in_checkpoint=cfg["save_model"], output_dir=cfg["output_dir"],
+                                    extra_state=best.extra_state(progress.step),
+                                    kept=best.kept(progress.step) if keep == "best" else None):
             return
+
+
+def encode_split(glue_dir, task, split, tokenizer, max_length, limit=None) -> tuple[list, list]:
+    """(token ids per example, labels) of one split of `task` (a glue.Task)."""
+    examples = glue.read_split(glue_dir, task.name, split, limit)
+    return [glue.encode(task, values, tokenizer, max_length) for values, _ in examples], [y for _, y in examples]
+
+
+def score_model(folder, glue_dir, task: str, max_eval_examples=None, max_length=128, eval_batch_size=64,
+                num_threads=None) -> dict:
+    """A fine-tuned Hugging Face folder (a run's hf/ or output_dir) scored on a task's validation file as the trainable
+    scores it: {"score", "val_loss", "n_valid"}."""
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
+
+    t = glue.get_task(task)
+    device, autocast = loop.setup_device(num_threads)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = LlamaForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32)
+    model.to(device)
+    xs, ys = encode_split(glue_dir, t, "validation", tokenizer, int(max_length), max_eval_examples)
+    val_loss, preds = evaluate(model, xs, ys, int(eval_batch_size), model.config.pad_token_id, device, autocast)
+    return {"score": glue.METRICS[t.metric](ys, preds), "val_loss": val_loss, "n_valid": len(xs)}

@@ -4,7 +4,17 @@ budget point (checkpoint, final Hugging Face model, stop on divergence).
 
 A trainable (trainables.pretrain, trainables.finetune) keeps its own data, loss, evaluation and loop, and calls
 these. Every checkpoint holds all a run needs to continue exactly where it stopped (model, optimizer, scheduler,
-RNG states, position in the data), because BOHB pauses and resumes trials all the time.
+RNG states, position in the data), because BOHB pauses and resumes trials all the time. A trainable may add state of
+its own (`extra_state`: fine-tuning's best epoch so far and its weights), which `restore` hands back.
+
+Schedules (`lr_scheduler_type`), as Hugging Face's `get_scheduler` names them:
+    linear                 warm-up over num_warmup_steps, then linear decay to 0 at the last step
+    cosine                 warm-up, then cosine decay to 0
+    constant               the constant learning rate from the first step: NO warm-up (num_warmup_steps is ignored;
+                           the authors' SST-2 setting, "constant" with 200 warm-up steps, is this)
+    constant_with_warmup   warm-up, then constant
+Earlier babysweep versions mapped `constant` to constant_with_warmup. Pretraining configs that say `constant` (the
+tiny_demo space's choice, sweep records and re-runs of their trials) now train without warm-up.
 """
 import math
 from contextlib import nullcontext
@@ -16,8 +26,9 @@ from .errors import ConfigError
 from .files import scratch_folder, write_json
 from .reporting import budget_epochs
 
-# lr_scheduler_type: our name -> transformers.get_scheduler's
-SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+# lr_scheduler_type: our name -> transformers.get_scheduler's (see the module docstring)
+SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant",
+             "constant_with_warmup": "constant_with_warmup"}
 
 
 def resolve_config(config: dict, defaults: dict, accepted: set, trainable: str) -> dict:
@@ -181,16 +192,19 @@ def optimizer_step(model, optimizer, scheduler, max_grad_norm, device):
         torch.cuda.synchronize()
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict):
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "state": state,
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}},
-               folder / "trainer_state.pt")
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, extra_state=None):
+    saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "state": state,
+             "rng": {"torch": torch.get_rng_state(),
+                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
+    if extra_state is not None:
+        saved["extra"] = extra_state
+    torch.save(saved, folder / "trainer_state.pt")
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
-    """Restore model, optimizer, scheduler and RNG states; returns the saved position (Progress.state)."""
+    """Restore model, optimizer, scheduler and RNG states; returns the saved position (Progress.state), with the
+    trainable's own state under "extra" (None when it saved none)."""
     saved = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
@@ -198,11 +212,12 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
     torch.set_rng_state(saved["rng"]["torch"])
     if saved["rng"]["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
-    return saved["state"]
+    return {**saved["state"], "extra": saved.get("extra")}
 
 
 def restore(reporter, model, optimizer, scheduler) -> dict | None:
-    """Load the reporter's checkpoint to resume from, if any; returns its saved position, None on a fresh start."""
+    """Load the reporter's checkpoint to resume from, if any; returns its saved position (with the trainable's
+    extra_state under "extra"), None on a fresh start."""
     with reporter.restored_checkpoint() as folder:
         return None if folder is None else load_checkpoint(folder, model, optimizer, scheduler)
 
@@ -218,23 +233,33 @@ def save_hf_model(folder: Path, model, tokenizer, about: dict):
 
 
 def report_budget_point(reporter, metrics: dict, progress: Progress, model, optimizer, scheduler, *, tokenizer,
-                        about: dict, model_in_checkpoint=True, scorable=False, output_dir=None) -> bool:
+                        about: dict, model_in_checkpoint=True, scorable=False, output_dir=None, extra_state=None,
+                        kept=None) -> bool:
     """Report `metrics` with a checkpoint. At the last point of a run that has not diverged, the model in Hugging
     Face format goes into the checkpoint (hf/, when model_in_checkpoint) and into output_dir (when given), with
     `about` and the metrics in its babysweep.json. With `scorable`, every checkpoint also holds the model's
     config.json, the tokenizer and babysweep.json, so the model of any report can be scored where the trial
-    stopped (model.load_trained reads it, the weights coming from trainer_state.pt). Returns True when the run
-    stops here: its last point, or diverged (no point training on from NaN weights)."""
+    stopped (model.load_trained reads it, the weights coming from trainer_state.pt). `extra_state`: the
+    trainable's own state, saved in the checkpoint and handed back by `restore`. `kept`: (state_dict, metrics) of
+    the model to publish at the last point instead of the current one (fine-tuning's best epoch), with those
+    metrics in its babysweep.json; the checkpoint keeps the current weights, and `model` is left holding the kept
+    ones (the run ends there). Returns True when the run stops here: its last point, or diverged (no point
+    training on from NaN weights)."""
     metrics["wall_s"] = progress.wall_s
     metrics["gpu_s"] = progress.wall_s if next(model.parameters()).is_cuda else 0.0
     about = dict(about, metrics=metrics)
     with scratch_folder() as folder:
-        save_checkpoint(folder, model, optimizer, scheduler, progress.state())
+        save_checkpoint(folder, model, optimizer, scheduler, progress.state(), extra_state)
         if scorable:
             model.config.to_json_file(folder / "config.json")
             tokenizer.save_pretrained(folder)
             write_json(folder / "babysweep.json", about, default=str)
         if progress.at_last_point and not metrics["diverged"]:
+            if kept is not None:
+                kept_state, kept_metrics = kept
+                if kept_state is not None:
+                    model.load_state_dict(kept_state)
+                about = dict(about, metrics=kept_metrics)
             if model_in_checkpoint:
                 save_hf_model(folder / "hf", model, tokenizer, about)
             if output_dir:

@@ -88,17 +88,62 @@ def cmd_rerun(args):
 
 
 def cmd_evaluate(args):
+    """A sweep's models as Ray tasks, or one model folder here; which one, the first line says."""
+    from pathlib import Path
+
+    from analysis.blimp import BlimpError, check_ties, model_folder
+
+    if args.ties is not None:
+        check_ties(args.ties)  # a one-line error (argparse's choices would print the usage too)
+    if not (args.blimp or args.supplement or args.ewok):
+        raise BlimpError("evaluate: nothing to score; give --blimp, --supplement or --ewok (a folder of *.jsonl)")
+    folder = Path(args.name).expanduser()
+    sweep_dir = Path(args.storage).expanduser() / args.name
+    is_sweep = (sweep_dir / "sweep.json").is_file()
+    if folder.is_dir() and model_folder(folder) is not None:
+        also = f"; not the sweep {args.name!r} of {args.storage}" if is_sweep else ""
+        print(f"evaluating the model folder {folder} here (no Ray){also}", flush=True)
+        return evaluate_one_model(args, folder)
+    if args.out or args.device:
+        raise BlimpError(f"--{'out' if args.out else 'device'}: only for a model folder, and {args.name!r} is "
+                         + ("a sweep" if is_sweep else "no model folder"))
+    also = f" ({folder} is also a folder here, but holds no model)" if folder.is_dir() else ""
+    print(f"evaluating the sweep {args.name!r} of {args.storage}: every trial's model, as Ray tasks{also}",
+          flush=True)
+    evaluate_a_sweep(args)
+
+
+def evaluate_one_model(args, folder):
+    from analysis.blimp import DEFAULT_TIES
+    from analysis.evaluate import evaluate_model, format_model_report
+
+    result = evaluate_model(folder, args.blimp, args.supplement, args.ewok, suite_name=args.suite_name,
+                            ties=args.ties or DEFAULT_TIES, batch_size=args.batch_size, device=args.device, limit=args.limit,
+                            strict=args.strict, out=args.out, progress=not args.quiet)
+    for w in result["warnings"]:
+        log_to_stderr(f"warning: {w}")
+    print("\n".join(format_model_report(result)))
+    if args.out:
+        print(f"written: {args.out}")
+
+
+def evaluate_a_sweep(args):
+    from analysis.blimp import DEFAULT_TIES
     from analysis.evaluate import evaluate_sweep
+    from sweep.table import suite_columns
 
     done = evaluate_sweep(args.name, args.blimp, args.supplement, storage=args.storage, address=args.address,
                           cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
                           batch_size=args.batch_size, limit=args.limit, strict=args.strict,
-                          finished_only=args.finished_only,
-                          log=log_to_stderr)
-    cols = [c for c in ("trial_id", "blimp_filtered", "blimp_supplement") if c in done.columns]
+                          finished_only=args.finished_only, ewok_dir=args.ewok, suite_name=args.suite_name,
+                          ties=args.ties, log=log_to_stderr)
+    cols = ["trial_id"] + suite_columns(done.columns) if "trial_id" in done.columns else []
     print(done[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
-    print("suite score = mean of the per-paradigm accuracies; a pair is right when the good sentence's summed "
-          "log-probability (after <s>) is strictly higher")
+    rules = sorted(set(done["ties_rule"].dropna())) if "ties_rule" in done.columns else []
+    ties = rules[0] if len(rules) == 1 else args.ties or DEFAULT_TIES
+    print(f"suite score = mean of the per-paradigm (EWoK: per-domain) accuracies; a pair is right when the good "
+          f"sentence's summed log-probability (after <s>, a newline being an utterance boundary) is "
+          f"{'at least as high' if ties == 'right' else 'strictly higher'} (--ties {ties}); float32")
 
 
 def register(sub):
@@ -126,8 +171,9 @@ def register(sub):
     la.add_argument("--wandb", nargs="?", const="offline", choices=["offline", "online"],
                     help="log trials to Weights & Biases (offline unless 'online' is given)")
     la.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra value for every trial's config")
-    la.add_argument("--keep", default="last", help="the checkpoint each trial is scored at: last (default: where it "
-                                                   "stopped) or best (its best validation loss, as the paper's Trainer)")
+    la.add_argument("--keep", default=None, help="the checkpoint each trial is scored at: last (where it stopped) or "
+                                                 "best (its best result by the space's metric, as the authors' "
+                                                 "Trainer); default: best for fine-tuning, last otherwise")
     la.add_argument("--seeding", default="per_trial", help="per_trial (default: each trial its own initialisation "
                                                            "on one data order, as the paper) or fixed (the space's seed)")
     la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
@@ -175,10 +221,24 @@ def register(sub):
     rr.add_argument("--quiet", action="store_true")
     rr.set_defaults(func=cmd_rerun)
 
-    ev = sub.add_parser("evaluate", help="score every trial's model on BLiMP, with its test loss (Ray tasks)")
-    ev.add_argument("name", help="sweep (or re-run) name")
-    ev.add_argument("--blimp", required=True, help="folder of BLiMP-format *.jsonl paradigms")
-    ev.add_argument("--supplement", help="folder of the BabyLM supplement tasks")
+    ev = sub.add_parser("evaluate", help="score every trial's model of a sweep (Ray tasks), or one model folder, "
+                                         "on BLiMP-format pairs and EWoK, with its test loss",
+                        description="NAME is a sweep (or re-run): every trial's model is scored as Ray tasks and the "
+                                    "scores go into its results table. NAME may also be a model folder (a Hugging "
+                                    "Face folder, a trial checkpoint with hf/, a pretraining checkpoint): it is "
+                                    "scored here and its table printed. A folder wins over a sweep of the same name "
+                                    "only when it holds a model; the first line says which.")
+    ev.add_argument("name", help="sweep (or re-run) name, or a model folder")
+    ev.add_argument("--blimp", help="folder of BLiMP-format *.jsonl paradigms (BabyLM's blimp_filtered: column "
+                                    "blimp_filtered; the built-in pairs: builtin_pairs; another: its name)")
+    ev.add_argument("--suite-name", metavar="NAME", help="name the --blimp suite's columns (NAME, NAME/<paradigm>)")
+    ev.add_argument("--supplement", help="folder of the BabyLM supplement tasks (supplement_filtered: column "
+                                         "blimp_supplement)")
+    ev.add_argument("--ewok", metavar="DIR", help="folder of EWoK *.jsonl files, one per domain (columns ewok, "
+                                                   "ewok/<domain>)")
+    ev.add_argument("--ties", default=None, metavar="right|wrong",
+                    help="a tie of the two log-probabilities counts as right (as lm-eval) or wrong; default: right, "
+                         "or for a sweep already scored, the rule of its rows")
     ev.add_argument("--storage", default=DEFAULT_STORAGE)
     ev.add_argument("--address")
     ev.add_argument("--cpus-per-task", type=float, default=1.0)
@@ -188,4 +248,7 @@ def register(sub):
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
     ev.add_argument("--finished-only", action="store_true",
                     help="score only trials that completed their schedule (default: every trial, where it stopped)")
+    ev.add_argument("--out", metavar="FILE.json", help="a model folder's scores, also as JSON (written atomically)")
+    ev.add_argument("--device", help="a model folder: where to score it (default: cuda when there is one, else cpu)")
+    ev.add_argument("--quiet", action="store_true", help="a model folder: no progress line")
     ev.set_defaults(func=cmd_evaluate)

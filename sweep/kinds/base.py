@@ -5,13 +5,19 @@ A kind is a dataclass deriving from `ExperimentSpec` that sets `KIND` (the tag r
 builds its Tuner parts:
 
     prepare()             check everything that can be checked before Ray starts (a one-line error otherwise),
-                          then settle the spec for its record (absolute paths, a name)
+                          then settle the spec for its record (absolute paths, a name, keep)
     space_file()          the search space copied into the experiment folder
     tuner_parts(exp)      trainable wrapper, searcher, scheduler, param space, callbacks (sweep.runtime.TunerParts)
     after_resume(exp, v)  work left after Ray's own resume (default: none)
 
 sweep/kinds/__init__.py registers the kinds; launch, resume, status and the results API go through it and never
 test a kind's tag themselves.
+
+`keep` (--keep) is the checkpoint each trial is scored at: `last` (where it stopped) or `best` by the experiment's
+own metric and mode (its space's: val_loss, min, for pretraining; score, max, for the fine-tuning spaces). Left
+unset, it is `best` for the finetune trainable and `last` otherwise; prepare() settles it and sweep.json records
+the settled value (a record without one, written before keep existed, means last). A trainable that keeps its own
+best epoch (finetune's `keep` setting) is given the experiment's value in every trial's config.
 """
 import dataclasses
 import importlib
@@ -20,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..errors import SweepError
-from ..folder import DEFAULT_STORAGE
+from ..folder import DEFAULT_STORAGE, SPACE
 
 KEEP = ("last", "best")
 TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainables.finetune:finetune"}
@@ -60,7 +66,8 @@ class ExperimentSpec:
     address: str | None = None
     wandb: str | None = None                    # None, "offline" or "online"
     extra: dict = field(default_factory=dict)   # merged into every trial's config (data, checkpoint to fine-tune)
-    keep: str = "last"                          # the checkpoint each trial is scored at: its last, or best val_loss
+    keep: str | None = None                     # the checkpoint each trial is scored at: last, or best by the metric
+                                                # (None: best for finetune, else last; settled by prepare)
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
@@ -74,6 +81,8 @@ class ExperimentSpec:
                    and f.default_factory is dataclasses.MISSING and f.name not in record]
         if missing:
             raise SweepError(f"{source}: a {cls.KIND} record needs {', '.join(missing)}")
+        if record.get("keep") is None:  # written before keep existed (or by hand): each trial scored at its last
+            record = {**record, "keep": "last"}
         return cls(**{k: v for k, v in record.items() if k in {f.name for f in fields}})
 
     # ------------------------------------------------------------------ what kinds override
@@ -98,12 +107,37 @@ class ExperimentSpec:
 
     # ------------------------------------------------------------------ shared parts
     def check_keep(self):
+        """Settle keep (None: best for the finetune trainable, else last), check it, and hand it to a trainable that
+        keeps its own best epoch (one that takes a `keep` argument), unless --set gives that a value of its own."""
+        if self.keep is None:
+            self.keep = "best" if TRAINABLES.get(self.trainable, self.trainable) == TRAINABLES["finetune"] else "last"
         if self.keep not in KEEP:
             raise SweepError(f"--keep {self.keep}: must be one of {', '.join(KEEP)}")
+        accepted = accepted_names(resolve_trainable(self.trainable))
+        if accepted is not None and "keep" in accepted and "keep" not in self.extra:
+            self.extra = {**self.extra, "keep": self.keep}
 
-    def checkpoint_parts(self) -> dict:
-        """TunerParts fields for --keep: with best, Ray keeps each trial's best checkpoint by val_loss."""
-        return {"keep_best_by": "val_loss" if self.keep == "best" else None}
+    def keep_by(self, exp=None) -> tuple:
+        """(metric, mode) by which keep=best ranks a trial's checkpoints: those of the experiment's space (its copy in
+        `exp`, else space_file()); val_loss, min when there is no space to read."""
+        from search_spaces.loader import load_space
+        from trainables.errors import UserError
+
+        try:
+            path = exp / SPACE if exp is not None and (exp / SPACE).is_file() else self.space_file()
+            space = load_space(path, searchable=False)
+        except (UserError, NotImplementedError, OSError, TypeError):
+            return "val_loss", "min"
+        return space.metric, space.mode
+
+    def checkpoint_parts(self, exp=None) -> dict:
+        """TunerParts fields for --keep: with best, Ray keeps each trial's best checkpoint by the experiment's
+        metric and mode besides its latest (the finetune trainable also writes its best epoch's model into its
+        final checkpoint)."""
+        if self.keep != "best":
+            return {"keep_best_by": None}
+        metric, mode = self.keep_by(exp)
+        return {"keep_best_by": metric, "keep_best_order": mode}
 
     def check_resources(self):
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
@@ -119,8 +153,9 @@ class ExperimentSpec:
     def callbacks(self, exp, to_config) -> list:
         from ..results import ResultsTable
 
+        metric, mode = self.keep_by(exp)
         cbs = [ResultsTable(exp, to_config, self.gpus_per_trial, extra_columns={"source_trial_id": "source_trial_id"},
-                            keep=self.keep)]
+                            keep=self.keep, metric=metric, mode=mode)]
         if self.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 

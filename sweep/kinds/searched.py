@@ -76,9 +76,9 @@ class SweepSpec(ExperimentSpec):
             raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)})")
         if self.seeding not in SEEDING:
             raise SweepError(f"--seeding {self.seeding}: must be one of {', '.join(SEEDING)}")
-        self.check_keep()
         space = load_space(self.space)
         fn = self.settle_trainable(space)
+        self.check_keep()  # once the trainable is known: keep defaults to best for finetune
         accepted = accepted_names(fn)
         if accepted is not None:
             space.check_names(accepted, self.trainable)
@@ -134,7 +134,7 @@ class SweepSpec(ExperimentSpec):
             # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent): Ray's generic limiter
             # would also count paused trials
             search_alg=self.searcher(space), scheduler=self.scheduler(space), num_samples=self.samples,
-            **self.checkpoint_parts())
+            **self.checkpoint_parts(exp))
 
     def searcher(self, space):
         import numpy as np
