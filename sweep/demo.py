@@ -1,9 +1,16 @@
-"""`babysweep demo`: the whole machinery on the built-in corpus, on a laptop, with nothing to download."""
+"""`babysweep demo`: the whole machinery on the built-in corpus, on a laptop, with nothing to download.
+
+Its data folder (--dir) is the demo's own: the corpus folder is named by the generator's version, and a prepared
+folder made there by an earlier babysweep with other settings (say, before the tail validation split) is prepared
+again rather than refused.
+"""
+import shutil
 from pathlib import Path
 
 from search_spaces.loader import SPACES_DIR
-from trainables.data.builtin_corpus import generate_corpus
+from trainables.data.builtin_corpus import VERSION, generate_corpus
 from trainables.data.prepared import prepare
+from trainables.errors import DataError
 from .launch import SweepSpec, launch
 
 DEMO_WORDS = 100_000   # small enough for 16+ tiny trials in a few minutes on 2 cores
@@ -13,10 +20,17 @@ DEMO_VOCAB = 2_000
 def run_demo(root="runs/demo-data", storage="runs", name="demo", samples=16, seed=0, words=DEMO_WORDS,
              cpus_per_trial=1.0, log=print, verbose=1):
     root = Path(root)
-    corpus, prepared = root / f"corpus-{words}-seed{seed}", root / f"prepared-{words}-seed{seed}"
+    corpus, prepared = root / f"corpus-v{VERSION}-{words}-seed{seed}", root / f"prepared-{words}-seed{seed}"
     log(f"built-in corpus: {corpus}")
     generate_corpus(corpus, words=words, seed=seed)  # reused when already there
-    prepare(corpus, prepared, vocab_size=DEMO_VOCAB, seq_length=128, log=log)
+    try:
+        prepare(corpus, prepared, vocab_size=DEMO_VOCAB, seq_length=128, log=log)
+    except DataError:
+        if not (prepared / "meta.json").is_file():  # not a prepared folder: not the demo's to replace
+            raise
+        log(f"{prepared}: prepared by an earlier version or from other files; preparing it again")
+        shutil.rmtree(prepared)
+        prepare(corpus, prepared, vocab_size=DEMO_VOCAB, seq_length=128, log=log)
     spec = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(prepared), algo="bohb", samples=samples,
                      cpus_per_trial=cpus_per_trial, seed=seed, name=name, storage=storage)
     # A demo is meant to be run again: it replaces its own previous results, never anything else's
