@@ -143,7 +143,7 @@ def launch_rerun(name, top_k=3, seeds=3, trials=None, baseline=False, storage=DE
         name=rerun_name or f"{name}-rerun", storage=str(source.path.parent), trainable=s.trainable, data=s.data,
         extra=s.extra, cpus_per_trial=cpus_per_trial or s.cpus_per_trial,
         gpus_per_trial=s.gpus_per_trial if gpus_per_trial is None else gpus_per_trial,
-        address=address or s.address, wandb=s.wandb, keep=s.keep,
+        address=address or s.address, wandb=s.wandb, keep=s.keep, constant_schedule=s.constant_schedule,
         runs=runs, source=name, source_experiment=str(source.path), seeds=new_seeds, top_k=top_k,
         baseline=baseline, notes=notes + ([f"baseline: {what}"] if baseline else []), reseed=reseed)
     return launch(spec, overwrite=overwrite, verbose=verbose, what="re-run")

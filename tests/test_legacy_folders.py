@@ -98,3 +98,23 @@ def test_resume_of_a_legacy_rerun_starts_the_run_its_table_never_recorded(tiny_d
     assert int(new["seed"]) == int(dropped["seed"]) and new["epoch"] == 3.0 and 0 < new["val_loss"] < 10
     assert isinstance(new["checkpoint"], str) and Path(new["checkpoint"]).is_dir()  # its final model, in the copy
     assert Path(new["checkpoint"]).is_relative_to(exp)
+
+
+def test_a_sweep_launched_when_constant_had_a_warm_up_keeps_it_on_resume_and_rerun(tmp_path):
+    """`lr_scheduler_type: constant` lost its warm-up (issue 13); an experiment launched before keeps the meaning it
+    was launched with, for every trial it still runs and for the re-runs of its trials."""
+    from sweep.kinds import SweepSpec, spec_from_record
+    from sweep.kinds.base import as_launched
+
+    new = SweepSpec(space="s.yaml", name="new")
+    old_record = {k: v for k, v in new.to_record().items() if k != "constant_schedule"}  # as 0.1/0.2 wrote it
+    assert new.to_record()["constant_schedule"] == "constant"
+    assert spec_from_record(old_record).constant_schedule == "constant_with_warmup"
+    assert spec_from_record(new.to_record()).constant_schedule == "constant"
+    config = {"lr_scheduler_type": "constant", "num_warmup_steps": 50}
+    assert as_launched(config, "constant_with_warmup")["lr_scheduler_type"] == "constant_with_warmup"
+    assert as_launched(config, "constant") is config
+    assert as_launched({"lr_scheduler_type": "cosine"}, "constant_with_warmup") == {"lr_scheduler_type": "cosine"}
+    for name in ("legacy", "legacy-rerun"):  # the fixtures written by babysweep 0.1
+        record = json.loads((FIXTURE / name / "sweep.json").read_text())
+        assert spec_from_record(record).constant_schedule == "constant_with_warmup"

@@ -13,8 +13,9 @@ Schedules (`lr_scheduler_type`), as Hugging Face's `get_scheduler` names them:
     constant               the constant learning rate from the first step: NO warm-up (num_warmup_steps is ignored;
                            the authors' SST-2 setting, "constant" with 200 warm-up steps, is this)
     constant_with_warmup   warm-up, then constant
-Earlier babysweep versions mapped `constant` to constant_with_warmup. Pretraining configs that say `constant` (the
-tiny_demo space's choice, sweep records and re-runs of their trials) now train without warm-up.
+Earlier babysweep versions mapped `constant` to constant_with_warmup; configs that say `constant` (the tiny_demo
+space's choice) now train without warm-up. An experiment launched before keeps the meaning it was launched with,
+for the trials it resumes and for re-runs of its trials (sweep.kinds.base.ExperimentSpec.constant_schedule).
 """
 import math
 from contextlib import nullcontext

@@ -68,6 +68,10 @@ class ExperimentSpec:
     extra: dict = field(default_factory=dict)   # merged into every trial's config (data, checkpoint to fine-tune)
     keep: str | None = None                     # the checkpoint each trial is scored at: last, or best by the metric
                                                 # (None: best for finetune, else last; settled by prepare)
+    # what `lr_scheduler_type: constant` means for this experiment's trials: no warm-up (the authors' constant), or,
+    # for an experiment launched before babysweep made it so, what it meant then (constant_with_warmup): a sweep
+    # resumed, or re-run, trains every trial with the schedule it was launched with
+    constant_schedule: str = "constant"
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
@@ -83,6 +87,8 @@ class ExperimentSpec:
             raise SweepError(f"{source}: a {cls.KIND} record needs {', '.join(missing)}")
         if record.get("keep") is None:  # written before keep existed (or by hand): each trial scored at its last
             record = {**record, "keep": "last"}
+        if "constant_schedule" not in record:  # launched when `constant` had a warm-up
+            record = {**record, "constant_schedule": "constant_with_warmup"}
         return cls(**{k: v for k, v in record.items() if k in {f.name for f in fields}})
 
     # ------------------------------------------------------------------ what kinds override
@@ -162,3 +168,11 @@ class ExperimentSpec:
             os.environ["WANDB_MODE"] = self.wandb  # offline needs it in the driver and in the callback
             cbs.append(WandbLoggerCallback(project=f"babysweep-{self.name}", mode=self.wandb))
         return cbs
+
+
+def as_launched(config: dict, constant_schedule: str) -> dict:
+    """`config` with `lr_scheduler_type: constant` meaning what it meant when the experiment was launched
+    (ExperimentSpec.constant_schedule)."""
+    if config.get("lr_scheduler_type") == "constant" and constant_schedule != "constant":
+        return {**config, "lr_scheduler_type": constant_schedule}
+    return config

@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..folder import SPACE
 from ..table import FINISHED, TABLE, read_table
 from ..runtime import TunerParts, fit
-from .base import ExperimentSpec, resolve_trainable
+from .base import ExperimentSpec, as_launched, resolve_trainable
 
 
 def rerun_config(config):
@@ -22,9 +22,9 @@ def rerun_row(config):
     return dict(config["run"])
 
 
-def run_rerun_trial(config, trainable_spec, extra):
+def run_rerun_trial(config, trainable_spec, extra, constant_schedule="constant"):
     """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
-    resolve_trainable(trainable_spec)({**rerun_config(config), **extra})
+    resolve_trainable(trainable_spec)({**as_launched(rerun_config(config), constant_schedule), **extra})
 
 
 @dataclass(kw_only=True)
@@ -55,7 +55,8 @@ class GridSpec(ExperimentSpec):
         from ray import tune
 
         return TunerParts(
-            trainable=self.with_resources(run_rerun_trial, trainable_spec=self.trainable, extra=self.extra),
+            trainable=self.with_resources(run_rerun_trial, trainable_spec=self.trainable, extra=self.extra,
+                                          constant_schedule=self.constant_schedule),
             callbacks=self.callbacks(exp, rerun_row),
             # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
             # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit

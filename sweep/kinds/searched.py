@@ -15,7 +15,7 @@ from search_spaces.loader import load_space
 from ..errors import SweepError
 from ..folder import SPACE, experiment_dir
 from ..runtime import TunerParts, check_address
-from .base import TRAINABLES, ExperimentSpec, accepted_names, resolve_trainable
+from .base import TRAINABLES, ExperimentSpec, accepted_names, as_launched, resolve_trainable
 
 ALGOS = ("bohb", "asha", "random")
 
@@ -41,9 +41,10 @@ def space_config(space_file, config, sweep_seed=None):
     return out
 
 
-def run_trial(config, space_file, trainable_spec, extra, sweep_seed=None):
+def run_trial(config, space_file, trainable_spec, extra, sweep_seed=None, constant_schedule="constant"):
     """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
-    resolve_trainable(trainable_spec)({**space_config(space_file, config, sweep_seed), **extra})
+    config = as_launched(space_config(space_file, config, sweep_seed), constant_schedule)
+    resolve_trainable(trainable_spec)({**config, **extra})
 
 
 @dataclass(kw_only=True)
@@ -129,7 +130,8 @@ class SweepSpec(ExperimentSpec):
         sweep_seed = self.seed if self.seeding == "per_trial" else None
         return TunerParts(
             trainable=self.with_resources(run_trial, space_file=space_file, trainable_spec=self.trainable,
-                                          extra=self.extra, sweep_seed=sweep_seed),
+                                          extra=self.extra, sweep_seed=sweep_seed,
+                                          constant_schedule=self.constant_schedule),
             callbacks=self.callbacks(exp, functools.partial(space_config, space_file, sweep_seed=sweep_seed)),
             # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent): Ray's generic limiter
             # would also count paused trials
