@@ -35,7 +35,17 @@ def is_uri(storage) -> bool:
     return "://" in str(storage)
 
 
+def check_name(name) -> str:
+    """An experiment name is a plain folder name inside its storage: not empty, no path separator, no leading dot
+    (which also rules out `.` and `..`, and hidden folders)."""
+    if not isinstance(name, str) or not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise SweepError(f"experiment name {name!r}: must be a plain folder name (no '/' or '\\', no leading '.'), "
+                         f"so that the experiment stays inside its storage folder")
+    return name
+
+
 def experiment_dir(storage, name) -> Path:
+    check_name(name)
     if is_uri(storage):
         raise SweepError(f"--storage {storage}: babysweep keeps its results table next to Ray's files and needs a "
                          f"shared filesystem path (mount the bucket, e.g. with a FUSE driver)")
@@ -52,7 +62,15 @@ def find_experiment(name, storage=DEFAULT_STORAGE) -> Path:
 
 
 def read_record(exp: Path) -> dict:
-    return json.loads((exp / RECORD).read_text())
+    """sweep.json; SweepError naming it when it is not a JSON object (the file is left as it is)."""
+    path = exp / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SweepError(f"{path}: not valid JSON ({e}); the experiment's record is damaged") from None
+    if not isinstance(record, dict):
+        raise SweepError(f"{path}: not a JSON object; the experiment's record is damaged")
+    return record
 
 
 def check_storage(storage) -> Path:

@@ -1,0 +1,129 @@
+"""Bad input that used to reach Ray, a traceback or a silent no-op: one line naming the thing, exit 2, nothing
+written (issue 14's first cases). Table-driven, per command; fast: each is refused before Ray starts."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from search_spaces.loader import SPACES_DIR
+from sweep.cli import main
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_v0_1"
+
+
+def error_lines(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("babysweep: error")]
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "..", "a\\b"])
+def test_an_experiment_name_that_would_leave_its_storage_is_refused_by_every_command(tmp_path, capsys, name):
+    store = tmp_path / "store"
+    store.mkdir()
+    space = str(SPACES_DIR / "synthetic" / "hartmann6.yaml")
+    for argv in (["launch", space, "--name", name], ["status", name], ["resume", name],
+                 ["evaluate", name, "--blimp", str(tmp_path)]):
+        assert main([*argv, "--storage", str(store)]) == 2, argv
+        err = error_lines(capsys)
+        assert len(err) == 1 and f"experiment name {name!r}: must be a plain folder name" in err[0], argv
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"] and not any(store.iterdir())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cpus-per-trial", "nan"], "--cpus-per-trial nan: must be a number > 0"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial 0.0: must be a number > 0"),
+    (["--gpus-per-trial", "nan"], "--gpus-per-trial nan: must be a number >= 0"),
+])
+def test_launch_refuses_resources_ray_would_wait_for_forever(tmp_path, capsys, argv, message):
+    space = str(SPACES_DIR / "synthetic" / "hartmann6.yaml")
+    assert main(["launch", space, "--storage", str(tmp_path / "store"), "--name", "x", *argv]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "store" / "x").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size 0: must be a whole number >= 1"),
+    (["--cpus-per-task", "nan"], "--cpus-per-task nan: must be a number > 0"),
+])
+def test_evaluate_refuses_a_setting_that_would_score_nothing_or_hang(tmp_path, capsys, argv, message):
+    runs = tmp_path / "runs"
+    shutil.copytree(LEGACY / "legacy", runs / "legacy")
+    before = (runs / "legacy" / "results.csv").read_text()
+    assert main(["evaluate", "legacy", "--storage", str(runs), "--blimp", str(tmp_path), *argv]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0]
+    assert (runs / "legacy" / "results.csv").read_text() == before
+
+
+@pytest.mark.parametrize("value, message", [
+    ("abc", "lr: must be a finite number, got 'abc'"),
+    ("nan", "lr: must be a finite number, got nan"),
+    ("true", "lr: must be a finite number, got True"),
+])
+def test_a_trainable_setting_that_is_not_a_number_is_one_line(value, message):
+    from trainables.errors import ConfigError
+    from trainables.pretrain import resolve_config
+
+    with pytest.raises(ConfigError, match=message):
+        resolve_config({"data": "somewhere", "lr": {"abc": "abc", "nan": float("nan"), "true": True}[value]})
+
+
+@pytest.mark.parametrize("file, content, message", [
+    ("results.csv", "", "results.csv: is empty, not a results table"),
+    ("results.csv", 'trial_id,state\n"a,b\n', "results.csv: not a readable results table"),
+    ("sweep.json", "{not json", "sweep.json: not valid JSON"),
+    ("sweep.json", "[1, 2]", "sweep.json: not a JSON object"),
+])
+def test_a_damaged_results_table_or_record_is_one_line_for_every_reader_and_left_as_it_is(tmp_path, capsys, file,
+                                                                                         content, message):
+    runs = tmp_path / "runs"
+    shutil.copytree(LEGACY / "legacy", runs / "legacy")
+    (runs / "legacy" / file).write_text(content)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    (pairs / "p.jsonl").write_text('{"sentence_good": "a cat sat .", "sentence_bad": "a cat sit ."}\n')
+    for argv in (["status", "legacy"], ["resume", "legacy"], ["evaluate", "legacy", "--blimp", str(pairs)],
+                 ["rerun", "legacy"], ["analyze", "correlate", "legacy"]):
+        assert main([*argv, "--storage", str(runs)]) == 2, argv
+        err = error_lines(capsys)
+        assert len(err) == 1 and message in err[0], (argv, err)
+        assert (runs / "legacy" / file).read_text() == content
+
+
+def test_status_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    code = ("import sys; from sweep.cli import main; "
+            f"sys.exit(main(['status', 'legacy', '--storage', {str(LEGACY)!r}]))")
+    out = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1])
+    assert "BrokenPipeError" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"hidden_size": 0}, "hidden_size: must be a whole number >= 1, got 0"),
+    ({"num_hidden_layers": "abc"}, "num_hidden_layers: must be a whole number >= 1, got 'abc'"),
+    ({"num_attention_heads": 2.5}, "num_attention_heads: must be a whole number >= 1, got 2.5"),
+])
+def test_a_model_size_that_is_not_a_positive_whole_number_is_one_line(overrides, message):
+    from trainables.errors import ConfigError
+    from trainables.model import model_config
+
+    with pytest.raises(ConfigError, match=message):
+        model_config("tiny", overrides, vocab_size=300, seq_length=16)
+
+
+@pytest.mark.parametrize("command", [["data", "generate", "--words", "2000", "--quiet"],
+                                     ["data", "prepare", "--corpus", "CORPUS", "--quiet"],
+                                     ["train", "--data", "DATA"]])
+@pytest.mark.parametrize("where", ["at", "under"])
+def test_an_output_folder_at_or_under_a_file_is_one_line(tmp_path, capsys, command, where):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    out = afile if where == "at" else afile / "sub" / "out"
+    argv = [str(tmp_path) if a in ("CORPUS", "DATA") else a for a in command]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and str(afile) in err[0] and ("is a file" in err[0] or "not a folder" in err[0]), err
+    assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
