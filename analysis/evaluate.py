@@ -88,11 +88,18 @@ def score_model(checkpoint, suites: list[SuiteInput], ties=DEFAULT_TIES, stream=
 # ----------------------------------------------------------------------------------------------- one model
 
 
+def check_batch_size(batch_size):
+    """Before anything is read or started: a batch size that would score nothing is a one-line error."""
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise BlimpError(f"--batch-size {batch_size}: must be a whole number >= 1 (sentences per forward pass)")
+
+
 def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
                    batch_size=64, device=None, limit=None, strict=False, out=None, progress=False) -> dict:
     """Score one model folder here (no Ray): score_model's result with "model" (the folder given) added;
     written as JSON to `out` (atomically: a temporary file, then a rename) when given."""
     check_ties(ties)
+    check_batch_size(batch_size)
     if model_folder(path) is None:
         raise BlimpError(f"{path}: holds no model (a Hugging Face folder, a trial checkpoint with hf/, or a "
                          f"pretraining checkpoint with config.json and trainer_state.pt)")
@@ -201,6 +208,11 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
 
     if ties is not None:
         check_ties(ties)
+    check_batch_size(batch_size)
+    if not (math.isfinite(cpus_per_task) and cpus_per_task > 0):  # NaN included: Ray would wait for it forever
+        raise BlimpError(f"--cpus-per-task {cpus_per_task}: must be a number > 0")
+    if not (math.isfinite(gpus_per_task) and gpus_per_task >= 0):
+        raise BlimpError(f"--gpus-per-task {gpus_per_task}: must be a number >= 0")
     exp = load_experiment(name, storage)
     # Read the suites here, once, so a bad file fails before any task starts
     suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)

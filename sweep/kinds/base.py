@@ -21,6 +21,7 @@ best epoch (finetune's `keep` setting) is given the experiment's value in every 
 """
 import dataclasses
 import importlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -146,8 +147,11 @@ class ExperimentSpec:
         return {"keep_best_by": metric, "keep_best_order": mode}
 
     def check_resources(self):
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise SweepError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+        # written so that NaN fails too (NaN compares false with everything; Ray would wait for "nan CPUs" forever)
+        if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial > 0):
+            raise SweepError(f"--cpus-per-trial {self.cpus_per_trial}: must be a number > 0")
+        if not (math.isfinite(self.gpus_per_trial) and self.gpus_per_trial >= 0):
+            raise SweepError(f"--gpus-per-trial {self.gpus_per_trial}: must be a number >= 0")
 
     def with_resources(self, trial_fn, **parameters):
         """The trial function with its fixed arguments and the resources every trial asks Ray for."""
