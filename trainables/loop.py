@@ -18,6 +18,7 @@ space's choice) now train without warm-up. An experiment launched before keeps t
 for the trials it resumes and for re-runs of its trials (sweep.kinds.base.ExperimentSpec.constant_schedule).
 """
 import math
+import numbers
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -32,6 +33,11 @@ SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant",
              "constant_with_warmup": "constant_with_warmup"}
 
 
+# the optimizer and loop values every trainable takes, all numbers
+NUMBERS = ("lr", "num_epochs", "batch_size", "max_device_batch_size", "eval_batch_size", "weight_decay",
+           "num_warmup_steps", "one_minus_adam_beta1", "one_minus_adam_beta2", "adam_epsilon", "max_grad_norm")
+
+
 def resolve_config(config: dict, defaults: dict, accepted: set, trainable: str) -> dict:
     """`config` over `defaults`, after the checks every trainable needs: no unknown name, a known schedule, and
     optimizer values and batch sizes in range."""
@@ -39,6 +45,11 @@ def resolve_config(config: dict, defaults: dict, accepted: set, trainable: str) 
     if unknown:
         raise ConfigError(f"{unknown[0]}: not a parameter of the {trainable} trainable")
     cfg = {**defaults, **config}
+    for name in NUMBERS:  # before any comparison: "abc" > 0 is a TypeError, nan > 0 is False for the wrong reason
+        value = cfg.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                  or not math.isfinite(value)):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}")
     if cfg["lr_scheduler_type"] not in SCHEDULES:
         raise ConfigError(f"lr_scheduler_type: {cfg['lr_scheduler_type']!r} is not one of {', '.join(SCHEDULES)}")
     for name in ("batch_size", "max_device_batch_size", "eval_batch_size"):

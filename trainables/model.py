@@ -1,4 +1,6 @@
 """Model presets: transformers' LlamaForCausalLM at the sizes the BabyLlama-2 paper uses, and one for CPUs."""
+import numbers
+
 from .errors import ConfigError
 
 PRESETS = {
@@ -19,6 +21,8 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
 MODEL_FIELDS = {"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
                 "intermediate_size", "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range"}
 
+SIZES = ("num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size", "intermediate_size")
+
 
 def model_config(preset: str, overrides: dict, vocab_size: int, seq_length: int, attention_dropout: float = 0.0):
     """The LlamaConfig of `preset` with `overrides`; the vocabulary always follows the data's tokenizer."""
@@ -28,8 +32,12 @@ def model_config(preset: str, overrides: dict, vocab_size: int, seq_length: int,
         raise ConfigError(f"preset: unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     fields = dict(PRESETS[preset], **overrides)
     fields["vocab_size"] = vocab_size
-    heads, kv, hidden = fields["num_attention_heads"], fields["num_key_value_heads"], fields["hidden_size"]
     where = f"preset {preset!r}" + (f" with {overrides}" if overrides else "")
+    for name in SIZES:  # before any arithmetic on them: a size of 0 or "abc" fails deep inside transformers
+        value = fields[name]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigError(f"{name}: must be a whole number >= 1, got {value!r} ({where})")
+    heads, kv, hidden = fields["num_attention_heads"], fields["num_key_value_heads"], fields["hidden_size"]
     if heads <= 0 or hidden % heads:
         raise ConfigError(f"num_attention_heads: {heads} heads do not divide hidden_size {hidden} ({where})")
     if kv <= 0 or heads % kv:
