@@ -55,7 +55,8 @@ TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "sl
 # ---------------------------------------------------------------------------------------------------- input
 
 def read_table(path) -> pd.DataFrame:
-    """A results table (CSV) as a DataFrame; AnalysisError naming the file when it cannot be read."""
+    """A results table (CSV) as a DataFrame; a one-line error naming the file when it cannot be read (an empty or
+    unparsable file: sweep.table.read_table's SweepError)."""
     path = Path(path)
     if not path.exists():
         raise AnalysisError(f"{path}: no such results table")
@@ -63,11 +64,6 @@ def read_table(path) -> pd.DataFrame:
         raise AnalysisError(f"{path}: is a folder, not a results table (CSV file)")
     try:
         df = read_results_table(path)
-    except pd.errors.EmptyDataError:
-        raise AnalysisError(f"{path}: the results table is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AnalysisError(f"{path}: not a readable CSV results table ({first})") from None
     except OSError as e:
         raise AnalysisError(f"{path}: cannot read ({e.strerror or e})") from None
     return df

@@ -27,6 +27,8 @@ import pandas as pd
 
 from trainables.files import write_csv
 
+from .errors import SweepError
+
 TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
 FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
                  "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "diverged", "tokens_per_s", "mfu",
@@ -52,8 +54,14 @@ def parse_bool(value) -> bool:
 
 
 def read_table(path) -> pd.DataFrame:
-    """results.csv (or evaluation.csv, or any table in that format) with its types settled."""
-    df = pd.read_csv(path, dtype=ID_COLUMNS)
+    """results.csv (or evaluation.csv, or any table in that format) with its types settled; SweepError naming the
+    file when it is empty or not CSV (the file is left as it is)."""
+    try:
+        df = pd.read_csv(path, dtype=ID_COLUMNS)
+    except pd.errors.EmptyDataError:
+        raise SweepError(f"{path}: is empty, not a results table (a CSV file with a header line)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise SweepError(f"{path}: not a readable results table ({' '.join(str(e).split())})") from None
     if "diverged" in df.columns:
         df["diverged"] = df["diverged"].map(parse_bool).astype(bool)
     return df

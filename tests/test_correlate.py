@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trainables.errors import UserError
+
 from sweep.cli.analyze import register
 from analysis.correlate import (PAIRS, AnalysisError, bootstrap_r2, correlate, format_r2, plot_regression, regress,
                                 select_trials)
@@ -264,7 +266,7 @@ def test_cli_reads_a_sweep_by_name(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     (None, "no such results table"),
-    ("", "the results table is empty"),
+    ("", "is empty, not a results table"),
     ("trial_id,epoch,blimp_filtered\nt1,1,0.7\n", "no val_loss column"),
     ("trial_id,val_loss\nt1,3.0\nt2,2.9\n", "none of the columns blimp_filtered, blimp_supplement, test_loss"),
     ("trial_id,val_loss,blimp_filtered\nt1,3.0,\nt2,2.9,\n", "no values yet in blimp_filtered"),
@@ -273,7 +275,7 @@ def test_bad_tables_give_one_line_naming_the_file(tmp_path, content, message):
     table = tmp_path / "mine.csv"
     if content is not None:
         table.write_text(content)
-    with pytest.raises(AnalysisError) as err:
+    with pytest.raises(UserError) as err:  # AnalysisError, or the table reader's SweepError
         run_cli(["analyze", "correlate", "--table", str(table)])
     text = str(err.value)
     assert text.startswith(f"{table}: ") and message in text and "\n" not in text

@@ -43,3 +43,10 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("babysweep: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`babysweep status NAME | head`): nothing left to say, and nobody to say it to;
+        # stdout is pointed at /dev/null so that Python's own flush at exit does not fail again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
