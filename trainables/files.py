@@ -11,6 +11,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import DataError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -60,6 +62,21 @@ def write_json(path, obj, indent=2, **kwargs) -> None:
     write_text(path, json.dumps(obj, indent=indent, **kwargs) + "\n")
 
 
+def check_folder_path(out, option="") -> Path:
+    """`out` as a Path; DataError (one line, naming `option` when given) unless it can be or become a folder: it is
+    one, or is absent and the nearest existing folder above it is a folder, not a file."""
+    out = Path(out)
+    name = f"{option} {out}" if option else str(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{name}: exists and is not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"{name}: cannot be made, {parent} is a file")
+            break
+    return out
+
+
 @contextmanager
 def staged_folder(out):
     """Build a folder under a temporary name beside `out`, then publish it in one rename.
@@ -68,7 +85,7 @@ def staged_folder(out):
     empty `out`, say one the user made, is replaced). If `out` appeared meanwhile (another process published
     the same thing first), `.published` is False, the staging copy is dropped and `out` is left as it is:
     the caller decides whether theirs will do. On failure nothing is left behind."""
-    out = Path(out)
+    out = check_folder_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Staging(Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent)))
     os.chmod(staging.path, 0o777 & ~UMASK)  # mkdtemp makes it private: on a cluster others read it

@@ -2,6 +2,7 @@
 import sys
 
 from trainables.errors import ConfigError
+from trainables.files import check_folder_path
 
 from .common import parse_sets
 
@@ -28,6 +29,7 @@ def cmd_train(args):
     config.update(overrides)
     config["data"] = str(args.data)
     out = Path(args.out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_folder_path(out, "--out")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out}: folder exists and is not empty; give a new folder")
     config["output_dir"] = str(out / "model")

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import babylm
 from ..errors import DataError
-from ..files import atomic_path, folder_is_free, staged_folder, write_json
+from ..files import atomic_path, check_folder_path, folder_is_free, staged_folder, write_json
 from .tokenizer import BOS, EOS, METHOD, fit_tokenizer, load_tokenizer, save_tokenizer, tokenizer_hash
 
 FORMAT = 1  # new fields are added with defaults that read old folders as they were made: no format change
@@ -73,7 +73,7 @@ def prepare(corpus, out, test=None, vocab_size=16_000, seq_length=128, valid_fra
             valid_words=None, seed=0, valid_split="tail", show_progress=False, log=print) -> dict:
     """Split, train the tokenizer on the train split, tokenize every split once. Returns meta.json's content.
     `log` gets progress notes and warnings (lines starting "warning: ")."""
-    out = Path(out)
+    out = check_folder_path(out)  # before hours of tokenizing, not after
     if seq_length < 2:
         raise DataError(f"sequence length must be at least 2, got {seq_length}")
     if valid_split not in babylm.VALID_SPLITS:
