@@ -127,3 +127,18 @@ def test_an_output_folder_at_or_under_a_file_is_one_line(tmp_path, capsys, comma
     err = error_lines(capsys)
     assert len(err) == 1 and str(afile) in err[0] and ("is a file" in err[0] or "not a folder" in err[0]), err
     assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "data: the prepared data folder is required"),
+    (["--set", "data=somewhere", "--set", "lr=-1"], "lr: must be > 0, got -1"),
+    (["--set", "data=somewhere", "--set", "foo=1"], "foo: not a parameter of the pretrain trainable"),
+    (["--set", "data=somewhere", "--set", "weight_decay=-1"], "weight_decay: must be >= 0"),
+    (["--set", "data=somewhere", "--set", "num_warmup_steps=-5"], "num_warmup_steps: must be >= 0"),
+])
+def test_launch_checks_the_trainables_config_before_ray_starts(tmp_path, capsys, argv, message):
+    store = tmp_path / "store"
+    assert main(["launch", str(SPACES_DIR / "tiny_demo.yaml"), "--storage", str(store), "--name", "x", *argv]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0], err
+    assert not (store / "x").exists()

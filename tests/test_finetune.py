@@ -171,20 +171,24 @@ def test_keep_middle_is_one_line_and_exit_2(tmp_path, capsys):
 def test_sweep_keep_defaults_to_best_for_finetune_and_ranks_by_the_space_metric(tmp_path):
     from sweep.kinds import SweepSpec, spec_from_record
 
-    ft = SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), storage=str(tmp_path), name="ft")
+    where = {"checkpoint": str(tmp_path / "model"), "glue_dir": str(tmp_path / "glue")}  # checked before Ray: given
+    ft = SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), storage=str(tmp_path), name="ft", extra=where)
     ft.prepare()
     assert ft.keep == "best" and ft.to_record()["keep"] == "best" and ft.extra["keep"] == "best"  # trials keep best
     assert ft.keep_by() == ("score", "max")
     # Ray keeps the highest-scoring checkpoint too (the trainable also writes its best epoch's model at the end)
     assert ft.checkpoint_parts() == {"keep_best_by": "score", "keep_best_order": "max"}
-    last = SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), storage=str(tmp_path), name="l", keep="last")
+    last = SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), storage=str(tmp_path), name="l", keep="last",
+                     extra=where)
     last.prepare()
     assert last.extra["keep"] == "last"
 
-    pre = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), storage=str(tmp_path), name="pre")
+    data = {"data": str(tmp_path / "data")}
+    pre = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), storage=str(tmp_path), name="pre", extra=data)
     pre.prepare()
     assert pre.keep == "last" and "keep" not in pre.extra and pre.keep_by() == ("val_loss", "min")
-    best = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), storage=str(tmp_path), name="b", keep="best")
+    best = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), storage=str(tmp_path), name="b", keep="best",
+                     extra=data)
     best.prepare()
     assert best.checkpoint_parts() == {"keep_best_by": "val_loss", "keep_best_order": "min"}  # as before
 

@@ -65,6 +65,11 @@ KEEP = ("best", "last")
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS)
 
 
+def check_config(config: dict) -> None:
+    """What a sweep checks before Ray starts (sweep.kinds): the settings every trial will get, at the space's centre."""
+    resolve_config(config)
+
+
 def resolve_config(config: dict) -> dict:
     cfg = loop.resolve_config(config, {**HYPERPARAMETERS, **SETTINGS}, ACCEPTED, "finetune")
     for name in ("checkpoint", "glue_dir", "task"):

@@ -45,6 +45,11 @@ SETTINGS = dict(
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS) | MODEL_FIELDS
 
 
+def check_config(config: dict) -> None:
+    """What a sweep checks before Ray starts (sweep.kinds): the settings every trial will get, at the space's centre."""
+    resolve_config(config)
+
+
 def resolve_config(config: dict) -> dict:
     cfg = loop.resolve_config(config, {**HYPERPARAMETERS, **SETTINGS}, ACCEPTED, "pretrain")
     if not cfg["data"]:

@@ -49,6 +49,15 @@ def resolve_trainable(spec: str):
     return fn
 
 
+def check_trial_config(fn, config: dict) -> None:
+    """Before Ray starts: the trainable's own check (a `check_config(config)` beside it, e.g. trainables.pretrain's)
+    of one trial's config, so that a missing --data or a bad --set value is one line here, not a traceback in every
+    trial. A trainable module without one is not checked."""
+    check = getattr(importlib.import_module(fn.__module__), "check_config", None)
+    if check is not None:
+        check(config)
+
+
 def accepted_names(fn):
     """The config keys a trainable declares (trainables.pretrain.ACCEPTED), or None when it declares none."""
     return getattr(importlib.import_module(fn.__module__), "ACCEPTED", None)
