@@ -118,7 +118,8 @@ class Pair:
 class SuiteInput:
     """One suite read from its folder, ready to score: its name (the score column), the prefix of its
     per-paradigm columns, its kind ("pairs" or "ewok"), the option it came from ("blimp", "supplement" or
-    "ewok": --blimp, ...), its folder, {paradigm: pairs or items}, and the warnings."""
+    "ewok": --blimp, ...), its folder, {paradigm: pairs or items}, the warnings, and the function that scores it
+    (score_suite, or ewok.score_ewok: (model, tokenizer, data, batch_size=, device=, progress=, ties=, stream=))."""
     name: str
     prefix: str
     kind: str
@@ -126,6 +127,12 @@ class SuiteInput:
     folder: Path
     data: dict
     warnings: list
+    score: object
+
+    @property
+    def unit(self) -> str:
+        """What its progress line counts."""
+        return "sentences" if self.kind == "pairs" else "continuations"
 
 
 # -----------------------------------------------------------------------------
@@ -315,7 +322,8 @@ def read_pair_suites(blimp_dir=None, supplement_dir=None, suite_name=None, stric
             continue
         suite = suite_name_of(folder, name)
         data, warnings = load_suite(folder, strict=strict, limit=limit)
-        out.append(SuiteInput(suite, paradigm_prefix(suite), "pairs", option, Path(folder), data, warnings))
+        out.append(SuiteInput(suite, paradigm_prefix(suite), "pairs", option, Path(folder), data, warnings,
+                              score_suite))
     if len(out) == 2 and out[0].name == out[1].name:
         raise BlimpError(f"--blimp {blimp_dir} and --supplement {supplement_dir} are both the suite "
                          f"{out[0].name!r}; name the --blimp one with --suite-name")
@@ -652,6 +660,30 @@ def long_warning(checkpoint, suite: SuiteInput, result: dict, model) -> list[str
             f"{model.config.max_position_embeddings} positions (scored all the same)"]
 
 
+def score_suites(checkpoint, suites: list[SuiteInput], ties=DEFAULT_TIES, stream=None, batch_size=64, device=None,
+                 progress=False, loaded=None) -> dict:
+    """The scores of one model on `suites` (each scored by its own function):
+    {"columns": {suite: score, "<prefix>/<paradigm>": accuracy, ...}, "suites": {suite: its result, with "folder"
+     and "prefix"}, "stream": the model's training stream, "stream_source": where that was read,
+     "ties_rule", "newline", "precision", "convention", "warnings": [...]}.
+    `stream`: the training stream, when known (default: `stream_of(checkpoint)`); `loaded`: (model, tokenizer)
+    already loaded."""
+    check_ties(ties)
+    stream, source = (check_stream(stream), "given") if stream is not None else stream_of(checkpoint)
+    model, tokenizer = loaded or load_model(checkpoint, device)
+    columns, results, warnings = {}, {}, []
+    for suite in suites:
+        warnings += suite.warnings
+        result = suite.score(model, tokenizer, suite.data, batch_size=batch_size, device=device, ties=ties,
+                             stream=stream,
+                             progress=_stderr_progress(f"{suite.name} {checkpoint}", suite.unit) if progress else False)
+        results[suite.name] = dict(result, folder=str(suite.folder), prefix=suite.prefix)
+        columns.update(suite_columns_of(suite, result))
+        warnings += long_warning(checkpoint, suite, result, model)
+    return {"columns": columns, "suites": results, "stream": stream, "stream_source": source,
+            **conventions(ties, stream), "warnings": warnings}
+
+
 def score_checkpoint(checkpoint, blimp_dir=None, supplement_dir=None, batch_size=64, device=None, limit=None,
                      strict=False, progress=False, loaded=None, suite_name=None, ties=DEFAULT_TIES,
                      stream=None) -> dict:
@@ -666,14 +698,6 @@ def score_checkpoint(checkpoint, blimp_dir=None, supplement_dir=None, batch_size
     suites = read_pair_suites(blimp_dir, supplement_dir, suite_name, strict=strict, limit=limit)
     if not suites:
         raise BlimpError("no minimal-pair folder to score (give --blimp or --supplement)")
-    stream = check_stream(stream) if stream is not None else stream_of(checkpoint)[0]
-    model, tokenizer = loaded or load_model(checkpoint, device)
-    out, warnings = {}, []
-    for suite in suites:
-        warnings += suite.warnings
-        result = score_suite(model, tokenizer, suite.data, batch_size=batch_size, device=device, ties=ties,
-                             stream=stream,
-                             progress=_stderr_progress(f"{suite.name} {checkpoint}") if progress else False)
-        out.update(suite_columns_of(suite, result))
-        warnings += long_warning(checkpoint, suite, result, model)
-    return {**out, **conventions(ties, stream), "warnings": warnings}
+    result = score_suites(checkpoint, suites, ties=ties, stream=stream, batch_size=batch_size, device=device,
+                          progress=progress, loaded=loaded)
+    return {**result["columns"], **conventions(ties, result["stream"]), "warnings": result["warnings"]}

@@ -37,10 +37,9 @@ from sweep.runtime import ray_session
 from sweep.table import merge_evaluation, read_table, suite_columns, write_table
 from trainables.files import write_json
 
-from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, _stderr_progress, check_stream, check_ties, conventions,
-                    load_model, long_warning, model_folder, read_pair_suites, score_suite, stream_of,
-                    suite_columns_of)
-from .ewok import read_ewok_suite, score_ewok
+from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_ties, load_model, model_folder, read_pair_suites,
+                    score_suites)
+from .ewok import read_ewok_suite
 
 LEGACY_TIES = "wrong"  # rows written before ties_rule was recorded: a pair was right only when good > bad
 ROW_CONVENTIONS = ("ties_rule", "newline", "precision")  # recorded in each row of evaluation.csv
@@ -60,31 +59,6 @@ def read_inputs(blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=N
     return suites
 
 
-def score_model(checkpoint, suites: list[SuiteInput], ties=DEFAULT_TIES, stream=None, batch_size=64, device=None,
-                progress=False, loaded=None) -> dict:
-    """The scores of one model on `suites` (read_inputs):
-    {"columns": {suite: score, "<prefix>/<paradigm>": accuracy, ...}, "suites": {suite: score_suite's or
-     score_ewok's result}, "stream": the model's training stream, "stream_source": where that was read,
-     "ties_rule", "newline", "precision", "convention", "warnings": [...]}.
-    `stream`: the training stream, when known (default: blimp.stream_of(checkpoint)); `loaded`: (model,
-    tokenizer) already loaded."""
-    check_ties(ties)
-    stream, source = (check_stream(stream), "given") if stream is not None else stream_of(checkpoint)
-    model, tokenizer = loaded or load_model(checkpoint, device)
-    columns, results, warnings = {}, {}, []
-    for suite in suites:
-        warnings += suite.warnings
-        score = score_ewok if suite.kind == "ewok" else score_suite
-        result = score(model, tokenizer, suite.data, batch_size=batch_size, device=device, ties=ties, stream=stream,
-                       progress=_stderr_progress(f"{suite.name} {checkpoint}", "sentences" if suite.kind == "pairs"
-                                                 else "continuations") if progress else False)
-        results[suite.name] = dict(result, folder=str(suite.folder), prefix=suite.prefix)
-        columns.update(suite_columns_of(suite, result))
-        warnings += long_warning(checkpoint, suite, result, model)
-    return {"columns": columns, "suites": results, "stream": stream, "stream_source": source,
-            **conventions(ties, stream), "warnings": warnings}
-
-
 # ----------------------------------------------------------------------------------------------- one model
 
 
@@ -96,7 +70,7 @@ def check_batch_size(batch_size):
 
 def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
                    batch_size=64, device=None, limit=None, strict=False, out=None, progress=False) -> dict:
-    """Score one model folder here (no Ray): score_model's result with "model" (the folder given) added;
+    """Score one model folder here (no Ray): blimp.score_suites's result with "model" (the folder given) added;
     written as JSON to `out` (atomically: a temporary file, then a rename) when given."""
     check_ties(ties)
     check_batch_size(batch_size)
@@ -114,8 +88,8 @@ def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, sui
     if out is not None and not out.parent.is_dir():
         raise BlimpError(f"--out {out}: no such folder {out.parent}")
     suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
-    result = {"model": str(path), **score_model(path, suites, ties=ties, batch_size=batch_size, device=device,
-                                                progress=progress)}
+    result = {"model": str(path), **score_suites(path, suites, ties=ties, batch_size=batch_size, device=device,
+                                                 progress=progress)}
     if out is not None:
         try:
             write_json(out, result)
@@ -281,7 +255,7 @@ def score_task(checkpoint, blimp_dir=None, supplement_dir=None, ewok_dir=None, s
     try:
         suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
         loaded = load_model(checkpoint)
-        result = score_model(checkpoint, suites, ties=ties, batch_size=batch_size, loaded=loaded)
+        result = score_suites(checkpoint, suites, ties=ties, batch_size=batch_size, loaded=loaded)
     except BlimpError as e:
         return {"error": str(e)}
     return {**(where_scored(checkpoint, loaded[0]) if where else {}), **result["columns"],

@@ -90,7 +90,7 @@ def load_ewok(folder, strict=False, limit=None) -> tuple[dict[str, list[Item]], 
 
 def read_ewok_suite(folder, strict=False, limit=None) -> SuiteInput:
     domains, warnings = load_ewok(folder, strict=strict, limit=limit)
-    return SuiteInput(SUITE, SUITE, "ewok", "ewok", Path(folder), domains, warnings)
+    return SuiteInput(SUITE, SUITE, "ewok", "ewok", Path(folder), domains, warnings, score_ewok)
 
 
 # -----------------------------------------------------------------------------
