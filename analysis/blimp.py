@@ -61,6 +61,7 @@ against.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sys
 from contextlib import contextmanager
@@ -512,14 +513,21 @@ def _float32_math():
         torch.backends.cudnn.allow_tf32 = before[1]
 
 
+def check_batch_size(batch_size, name="batch_size") -> int:
+    """`batch_size` as an int; BlimpError (one line, naming `name`: "--batch-size" for the command) unless it is a
+    whole number >= 1."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Real) or int(batch_size) != batch_size \
+            or batch_size < 1:
+        raise BlimpError(f"{name} {batch_size!r}: must be a whole number >= 1 (sentences per forward pass)")
+    return int(batch_size)
+
+
 def _logprobs_of_ids(model, ids, batch_size, device, progress=None, starts=None) -> np.ndarray:
     """Summed log-probability of tokens starts[i].. of each id list given the ones before (starts: 1 for every
     list when None, i.e. all but the leading <s>), batched, in float32 with float64 sums."""
     import torch
 
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise BlimpError(f"batch_size: must be a positive whole number, got {batch_size!r}")
-    batch_size = int(batch_size)
+    batch_size = check_batch_size(batch_size)
     device = _setup(model, device)
     pad = getattr(model.config, "pad_token_id", None) or 0  # any id will do: padded positions are masked
     out = np.zeros(len(ids), dtype=np.float64)

@@ -37,8 +37,8 @@ from sweep.runtime import ray_session
 from sweep.table import merge_evaluation, read_table, suite_columns, write_table
 from trainables.files import write_json
 
-from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_ties, load_model, model_folder, read_pair_suites,
-                    score_suites)
+from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_batch_size, check_ties, load_model, model_folder,
+                    read_pair_suites, score_suites)
 from .ewok import read_ewok_suite
 
 LEGACY_TIES = "wrong"  # rows written before ties_rule was recorded: a pair was right only when good > bad
@@ -62,18 +62,12 @@ def read_inputs(blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=N
 # ----------------------------------------------------------------------------------------------- one model
 
 
-def check_batch_size(batch_size):
-    """Before anything is read or started: a batch size that would score nothing is a one-line error."""
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise BlimpError(f"--batch-size {batch_size}: must be a whole number >= 1 (sentences per forward pass)")
-
-
 def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
                    batch_size=64, device=None, limit=None, strict=False, out=None, progress=False) -> dict:
     """Score one model folder here (no Ray): blimp.score_suites's result with "model" (the folder given) added;
     written as JSON to `out` (atomically: a temporary file, then a rename) when given."""
     check_ties(ties)
-    check_batch_size(batch_size)
+    check_batch_size(batch_size, "--batch-size")
     if model_folder(path) is None:
         raise BlimpError(f"{path}: holds no model (a Hugging Face folder, a trial checkpoint with hf/, or a "
                          f"pretraining checkpoint with config.json and trainer_state.pt)")
@@ -182,7 +176,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
 
     if ties is not None:
         check_ties(ties)
-    check_batch_size(batch_size)
+    check_batch_size(batch_size, "--batch-size")
     if not (math.isfinite(cpus_per_task) and cpus_per_task > 0):  # NaN included: Ray would wait for it forever
         raise BlimpError(f"--cpus-per-task {cpus_per_task}: must be a number > 0")
     if not (math.isfinite(gpus_per_task) and gpus_per_task >= 0):
