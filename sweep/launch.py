@@ -20,7 +20,7 @@ def launch(spec: ExperimentSpec, overwrite=False, verbose=1, what="sweep"):
     exp = folder.create(spec.storage, spec.name, spec.to_record(), spec.space_file(), overwrite, what)
     try:
         with ray_session(spec.address):
-            fit(exp, spec.tuner_parts(exp), verbose)
+            fit(exp, spec.tuner_parts(exp), verbose, max_failures=spec.max_failures)
     except BaseException:
         folder.remove_if_never_started(exp)  # Ray never started it: leave nothing behind
         raise

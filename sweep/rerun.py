@@ -9,6 +9,7 @@ their source trial and seed. It resumes like any experiment (`babysweep resume <
 import math
 
 from .errors import SweepError
+from .failures import check_max_failures
 from .experiment import DEFAULT_STORAGE, load_experiment
 from .kinds import GridSpec, accepted_names, resolve_trainable
 from .launch import launch
@@ -114,11 +115,13 @@ def baseline_config(source) -> tuple[dict, str]:
 
 def launch_rerun(name, top_k=3, seeds=3, trials=None, baseline=False, storage=DEFAULT_STORAGE, rerun_name=None,
                  cpus_per_trial=None, gpus_per_trial=None, address=None, overwrite=False, reseed="init",
-                 seed_base=1000, verbose=1, log=print):
+                 seed_base=1000, max_failures=None, verbose=1, log=print):
     if seeds < 2:
         raise SweepError(f"--seeds {seeds}: at least 2 seeds are needed to measure a spread")
     if reseed not in RESEED:
         raise SweepError(f"--reseed {reseed}: must be one of {', '.join(RESEED)}")
+    if max_failures is not None:
+        check_max_failures(max_failures)
     source = load_experiment(name, storage)
     table = source.require_table()
     rows, notes = select(source, top_k=top_k, trials=trials)
@@ -144,6 +147,6 @@ def launch_rerun(name, top_k=3, seeds=3, trials=None, baseline=False, storage=DE
         extra=s.extra, cpus_per_trial=cpus_per_trial or s.cpus_per_trial,
         gpus_per_trial=s.gpus_per_trial if gpus_per_trial is None else gpus_per_trial,
         address=address or s.address, wandb=s.wandb, keep=s.keep, constant_schedule=s.constant_schedule,
-        runs=runs, source=name, source_experiment=str(source.path), seeds=new_seeds, top_k=top_k,
+        max_failures=s.max_failures if max_failures is None else max_failures, runs=runs, source=name, source_experiment=str(source.path), seeds=new_seeds, top_k=top_k,
         baseline=baseline, notes=notes + ([f"baseline: {what}"] if baseline else []), reseed=reseed)
     return launch(spec, overwrite=overwrite, verbose=verbose, what="re-run")

@@ -95,6 +95,13 @@ class ResultsTable(Callback):
         for key in REPORTED:
             if result.get(key) is not None:
                 row[key] = result[key]
+        # where the trial runs now (Ray adds node_ip and pid to every result; node_id comes from our reporter,
+        # as two nodes on one machine share an address)
+        if result.get("warning"):  # e.g. a damaged checkpoint skipped for the previous one (trainables/loop.py)
+            row["warning"] = result["warning"]
+        for key, column in (("node_ip", "node"), ("node_id", "node_id"), ("pid", "worker_pid")):
+            if result.get(key) is not None:
+                row[column] = result[key]
         if "wall_s" in result:
             row["gpu_s"] = result["wall_s"] * self.gpus_per_trial
         if result.get("val_loss") is not None:
@@ -136,8 +143,27 @@ class ResultsTable(Callback):
         self.dirty = True
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.row(trial)["state"] = "ERROR"
+        self.record_failure(trial)["state"] = "ERROR"
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        # failed, and Ray retries it from its latest checkpoint (sweep/failures.py): its state follows in on_step_end
+        self.record_failure(trial)
+
+    def record_failure(self, trial) -> dict:
+        """The trial's error: a one-line summary and the count of failures in its row, the full text copied into the
+        experiment folder (Ray's own copy is in its temporary session folder)."""
+        from . import failures
+
+        row = self.row(trial)
+        row["failures"] = trial.run_metadata.num_failures
+        summary = failures.POLICY.summaries.get(trial.trial_id)
+        if summary:
+            row["error"] = summary
+        kept = failures.keep_error_text(trial, self.experiment_dir)
+        if kept is not None:
+            row["error_file"] = str(kept)
         self.dirty = True
+        return row
 
     def on_step_end(self, iteration, trials, **info):
         # Called after Ray saved its experiment state for this step (see the module docstring). Ray has no

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import failures
 from .errors import SweepError
-from .folder import remove_driver_file, write_driver_file
+from .folder import driver_lock
 
 
 @dataclass
@@ -41,6 +42,35 @@ def check_address(address: str):
         raise SweepError(f"--address {address}{where}: cannot reach a Ray head there ({e.strerror or e})") from None
 
 
+def ray_token_available() -> bool:
+    """Whether this process can give a Ray cluster its token (where Ray's token auth looks for it)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
+    return Path(path).expanduser().is_file()
+
+
+def join_error(address: str, e: Exception) -> str:
+    """One line for a failed ray.init(address=...). Ray 2.60 clusters started with `ray start --head` use token
+    authentication: a driver that joins by HOST:PORT without RAY_AUTH_MODE=token gets a plain "Failed to connect"
+    after 20 s, one without the token an AuthenticationError (docs/cluster.md)."""
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    auth_mode = os.environ.get("RAY_AUTH_MODE", "")
+    fix = "see docs/cluster.md, \"Token authentication\""
+    if type(e).__name__ == "AuthenticationError" or "authentication" in first.lower():
+        return (f"--address {address}: the Ray cluster refused this driver's authentication "
+                f"({first.split('. ')[0]}); give it the cluster's token: copy the head's ~/.ray/auth_token here, or "
+                f"set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH), with RAY_AUTH_MODE=token; {fix}")
+    if auth_mode != "token":
+        token = "" if ray_token_available() else " and the head's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
+        return (f"--address {address}: cannot join the Ray cluster ({first}); if it uses token authentication "
+                f"(the default of `ray start --head` in Ray 2.60), this driver needs RAY_AUTH_MODE=token{token}; "
+                f"{fix}")
+    # a wrong token gives the same plain "Failed to connect" as a head that is down
+    return (f"--address {address}: cannot join the Ray cluster ({first}); is the head up, and is this driver's token "
+            f"the head's (~/.ray/auth_token there)? {fix}")
+
+
 @contextmanager
 def ray_session(address=None, num_cpus=None):
     """Join a cluster (address) or start a private local Ray with its own temp dir; stop only what we started."""
@@ -56,7 +86,7 @@ def ray_session(address=None, num_cpus=None):
             try:
                 ray.init(address=address, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise SweepError(f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})") from None
+                raise SweepError(join_error(address, e)) from None
         else:
             # A short path: Ray puts unix sockets under it (107-byte limit)
             temp_dir = tempfile.mkdtemp(prefix="bsray-", dir="/tmp")
@@ -81,14 +111,21 @@ def relocate_callbacks(tuner, exp: Path):
             callback.relocate(exp)
 
 
-def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=False):
-    """Run (or, with restore, continue) the Ray Tune experiment in `exp` from ready-made parts."""
+def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=False,
+        max_failures=failures.DEFAULT_MAX_FAILURES):
+    """Run (or, with restore, continue) the Ray Tune experiment in `exp` from ready-made parts. A trial that loses
+    its worker or node is retried from its latest checkpoint up to `max_failures` times (sweep/failures.py)."""
+    with driver_lock(exp):
+        return _fit(exp, parts, verbose, restore, retry_errored, max_failures)
+
+
+def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
     from ray import tune
 
     # Save Ray's experiment state every few seconds (Ray's default adapts up to minutes): a killed driver then
     # loses little, and folder.reconcile_with_table() restores what the results table saw finish in between
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
-    write_driver_file(exp)
+    failures.install(max_failures)
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=parts.trainable, resume_unfinished=True,
                                    resume_errored=retry_errored, restart_errored=False)
@@ -107,12 +144,11 @@ def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=Fa
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
                     checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
-                failure_config=tune.FailureConfig(max_failures=0)),
+                failure_config=tune.FailureConfig(max_failures=max_failures)),
         )
     try:
         return tuner.fit()
     finally:
-        remove_driver_file(exp)
         # Ray's background copy of its staging folder can catch a searcher state mid-write: drop those leftovers
         for leftover in exp.glob(".*-tmp-searcher-state-*"):
             leftover.unlink(missing_ok=True)

@@ -69,6 +69,14 @@ def format_status(st: dict) -> str:
         unit = b["unit"].replace("_", "-")
         lines.append(f"compute budget: {b['used']:.4g} of {b['limit']:g} {unit} used, {b['left']:.4g} left"
                      + ("; no new trial is started" if b["left"] <= 0 else ""))
+    for r in st["rows"]:
+        if r.get("state") == "ERROR" or r.get("error"):
+            retried = f", failed {r['failures']:g} time(s)" if r.get("failures") else ""
+            lines.append(f"{'error' if r.get('state') == 'ERROR' else 'retried'}: {r['trial_id']}{retried}: "
+                         f"{r.get('error') or 'no error text kept'}"
+                         + (f" (full text: {r['error_file']})" if r.get("error_file") else ""))
+        if r.get("warning"):
+            lines.append(f"warning: {r['trial_id']}: {r['warning']}")
     b = st["best"]
     if b:
         lines.append(f"best: {b['trial_id']} {b['metric']} {b['value']:.4f} at epoch {b['epoch']:g} ({st['best_rule']})")

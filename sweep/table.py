@@ -3,8 +3,14 @@
     <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
                                  checkpoint (the model to score: the trial's last or best checkpoint, see --keep),
                                  checkpoint_epoch, checkpoint_val_loss, config/<name> per hyperparameter,
+                                 node, node_id, worker_pid (where the trial ran last), failures, error (one line),
+                                 error_file (the full text, in <experiment>/errors/) for a trial that failed,
+                                 warning (the trial's last, e.g. a damaged checkpoint it went back from),
                                  then what later steps add (scored_epoch, the suite scores, source_trial_id, ...)
-    <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves)
+    <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves).
+                                 A trial that went back to an earlier checkpoint (its driver killed between a
+                                 report and Ray's saved state, a damaged checkpoint) reports some epochs again:
+                                 read_history keeps each trial's last report of an epoch, the one it went on from
     <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), merged into results.csv
 
 Reading and writing only: pandas, no Ray. The Ray Tune callback that keeps the table up to date while a sweep
@@ -67,9 +73,15 @@ def read_table(path) -> pd.DataFrame:
     return df
 
 
-def read_history(path) -> pd.DataFrame:
-    # A driver killed mid-write can leave a partial last line: skip it
-    return pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
+def read_history(path, redone=False) -> pd.DataFrame:
+    """history.csv as one continuous history per trial: each (trial, epoch) once, its last report (the one the
+    trial went on from). With redone, every line, the earlier reports of an epoch marked True in a `redone` column
+    (the cost of going back to a checkpoint). A driver killed mid-write can leave a partial last line: skipped."""
+    df = pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
+    again = df.duplicated(["trial_id", "epoch"], keep="last")
+    if redone:
+        return df.assign(redone=again)
+    return df[~again].reset_index(drop=True)
 
 
 def write_table(df: pd.DataFrame, path) -> None:

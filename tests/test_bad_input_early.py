@@ -142,3 +142,33 @@ def test_launch_checks_the_trainables_config_before_ray_starts(tmp_path, capsys,
     err = error_lines(capsys)
     assert len(err) == 1 and message in err[0], err
     assert not (store / "x").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["launch", str(SPACES_DIR / "synthetic" / "hartmann6.yaml"), "--name", "x"],
+    ["resume", "legacy"],
+    ["rerun", "legacy"],
+])
+def test_a_negative_max_failures_is_one_line(tmp_path, capsys, command):
+    store = tmp_path / "store"
+    shutil.copytree(LEGACY, store)
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    assert main([*command, "--storage", str(store), "--max-failures", "-1"]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and "--max-failures -1: must be a whole number >= 0" in err[0]
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+
+
+def test_a_driver_refused_by_token_auth_is_told_what_to_set(monkeypatch):
+    from sweep.runtime import join_error
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    message = join_error("10.0.0.1:6379", ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379"))
+    assert "RAY_AUTH_MODE=token" in message and "docs/cluster.md" in message and "\n" not in message
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    AuthenticationError = type("AuthenticationError", (Exception,), {})
+    message = join_error("10.0.0.1:6379", AuthenticationError(
+        "Token authentication is enabled but no authentication token was found. Ensure that ..."))
+    assert message.startswith("--address 10.0.0.1:6379: the Ray cluster refused this driver's authentication "
+                              "(Token authentication is enabled but no authentication token was found)")
+    assert "~/.ray/auth_token" in message and "\n" not in message

@@ -57,8 +57,11 @@ class TuneReporter(Reporter):
     def report(self, metrics, checkpoint_dir=None):
         from ray import tune
 
+        import ray
+
         checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
+        # the node, for the results table: Ray adds its address, which two nodes on one machine share
+        tune.report({**metrics, "node_id": ray.get_runtime_context().get_node_id()[:12]}, checkpoint=checkpoint)
 
     @contextmanager
     def restored_checkpoint(self):

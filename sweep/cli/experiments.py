@@ -3,6 +3,7 @@ from .common import DEFAULT_STORAGE, log_to_stderr, parse_sets, storage_flag
 
 
 def print_summary(exp, storage):
+    """The experiment's status after a run; its exit status: 1 when trials ended in ERROR (they can be retried)."""
     from ..status import format_status, sweep_status
 
     st = sweep_status(exp.name, storage)
@@ -12,6 +13,12 @@ def print_summary(exp, storage):
     if unfinished:
         print(f"interrupted with {unfinished} unfinished trial(s): continue with `babysweep resume {exp.name}"
               + storage_flag(storage) + "`")
+    errored = st["counts"].get("ERROR", 0)
+    if errored:
+        log_to_stderr(f"babysweep: {errored} trial(s) ended in ERROR (above, with where each full error text is "
+                      f"kept); once the cause is fixed, retry them from their checkpoints with `babysweep resume "
+                      f"{exp.name}{storage_flag(storage)} --retry-errored`")
+        st["exit_status"] = 1
     return st
 
 
@@ -33,7 +40,7 @@ def cmd_launch(args):
                      gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
                      name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
                      keep=args.keep, seeding=args.seeding, max_budget=args.max_budget, max_hours=args.max_hours,
-                     max_gpu_hours=args.max_gpu_hours, extra=parse_sets(args.set))
+                     max_gpu_hours=args.max_gpu_hours, max_failures=args.max_failures, extra=parse_sets(args.set))
     if args.algo == "scan":
         from ..scan import launch_scan
 
@@ -41,15 +48,15 @@ def cmd_launch(args):
                           log=log_to_stderr)
     else:
         exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
-    print_summary(exp, args.storage)
+    return print_summary(exp, args.storage).get("exit_status", 0)
 
 
 def cmd_resume(args):
     from ..resume import resume
 
     exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
-                 verbose=0 if args.quiet else 1)
-    print_summary(exp, args.storage)
+                 verbose=0 if args.quiet else 1, max_failures=args.max_failures)
+    return print_summary(exp, args.storage).get("exit_status", 0)
 
 
 def cmd_status(args):
@@ -81,10 +88,11 @@ def cmd_rerun(args):
     exp = launch_rerun(args.name, top_k=args.top_k, seeds=args.seeds, trials=args.trials, baseline=args.baseline,
                        storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,
                        gpus_per_trial=args.gpus_per_trial, address=args.address,
-                       overwrite=args.overwrite, reseed=args.reseed, verbose=0 if args.quiet else 1,
-                       log=log_to_stderr)
-    print_summary(exp, args.storage)
+                       overwrite=args.overwrite, reseed=args.reseed, max_failures=args.max_failures,
+                       verbose=0 if args.quiet else 1, log=log_to_stderr)
+    st = print_summary(exp, args.storage)
     print(f"next: `babysweep analyze stability {args.name}{storage_flag(args.storage)}`")
+    return st.get("exit_status", 0)
 
 
 def cmd_evaluate(args):
@@ -176,6 +184,9 @@ def register(sub):
                                                  "Trainer); default: best for fine-tuning, last otherwise")
     la.add_argument("--seeding", default="per_trial", help="per_trial (default: each trial its own initialisation "
                                                            "on one data order, as the paper) or fixed (the space's seed)")
+    la.add_argument("--max-failures", type=int, default=3, metavar="N",
+                    help="retries of a trial that lost its worker or node, from its latest checkpoint (default 3; "
+                         "a trial's own error, e.g. a bad config, is not retried)")
     la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
     la.add_argument("--quiet", action="store_true", help="no trial table while running")
     la.set_defaults(func=cmd_launch)
@@ -183,7 +194,11 @@ def register(sub):
     re_ = sub.add_parser("resume", help="continue a stopped sweep from its checkpoints")
     re_.add_argument("name")
     re_.add_argument("--storage", default=DEFAULT_STORAGE)
-    re_.add_argument("--retry-errored", action="store_true", help="also re-run trials that errored")
+    re_.add_argument("--retry-errored", action="store_true",
+                     help="also continue the trials that ended in ERROR, from their latest checkpoints (without it, "
+                          "they stay in ERROR)")
+    re_.add_argument("--max-failures", type=int, metavar="N", help="retries of a trial that loses its worker or "
+                                                                     "node (default: as launched)")
     re_.add_argument("--address", help="Ray cluster to resume on (default: as launched)")
     re_.add_argument("--quiet", action="store_true")
     re_.set_defaults(func=cmd_resume)
@@ -217,6 +232,8 @@ def register(sub):
     rr.add_argument("--cpus-per-trial", type=float)
     rr.add_argument("--gpus-per-trial", type=float)
     rr.add_argument("--address")
+    rr.add_argument("--max-failures", type=int, metavar="N", help="retries of a trial that loses its worker or "
+                                                                    "node (default: the sweep's)")
     rr.add_argument("--overwrite", action="store_true")
     rr.add_argument("--quiet", action="store_true")
     rr.set_defaults(func=cmd_rerun)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..errors import SweepError
+from ..failures import DEFAULT_MAX_FAILURES, check_max_failures
 from ..folder import DEFAULT_STORAGE, SPACE
 
 KEEP = ("last", "best")
@@ -82,6 +83,9 @@ class ExperimentSpec:
     # for an experiment launched before babysweep made it so, what it meant then (constant_with_warmup): a sweep
     # resumed, or re-run, trains every trial with the schedule it was launched with
     constant_schedule: str = "constant"
+    # retries of a trial that lost its worker or node, from its latest checkpoint (sweep/failures.py); a record
+    # written before this existed reads as the default (its trials then ran with none)
+    max_failures: int = DEFAULT_MAX_FAILURES
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
@@ -156,6 +160,7 @@ class ExperimentSpec:
         return {"keep_best_by": metric, "keep_best_order": mode}
 
     def check_resources(self):
+        check_max_failures(self.max_failures)
         # written so that NaN fails too (NaN compares false with everything; Ray would wait for "nan CPUs" forever)
         if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial > 0):
             raise SweepError(f"--cpus-per-trial {self.cpus_per_trial}: must be a number > 0")
