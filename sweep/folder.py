@@ -3,7 +3,9 @@
     sweep.json    the experiment's record: its kind and typed spec (sweep/kinds/), written once at launch
     space.yaml    a copy of the search space, so a resume does not depend on the original file
     results.csv, history.csv, evaluation.csv   the results table (format: sweep/table.py)
-    driver.json   the driver process while one holds the experiment, so `status` can tell running from stopped
+    driver.json   the lock of the driver that holds the experiment (one at a time; see driver_lock), so `status`
+                  can tell running from stopped and a second launch or resume is refused
+    errors/       each errored or retried trial's error text, copied from Ray's temporary folder (sweep/failures.py)
 
 What is consistent when (the storage contract):
 - sweep.json and space.yaml exist before Ray starts and never change afterwards.
@@ -15,11 +17,14 @@ What is consistent when (the storage contract):
   writers, so evaluating a running sweep is safe.
 """
 import json
+import math
 import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from trainables.files import write_json, write_text
@@ -91,6 +96,7 @@ def create(storage, name, record: dict, space_file, overwrite=False, what="sweep
         if not overwrite:
             raise SweepError(f"{what} {name!r} already exists in {exp.parent}; continue it with "
                              f"`babysweep resume {name}` or start afresh with --overwrite")
+        check_not_running(exp)  # --overwrite never deletes a running experiment
         shutil.rmtree(exp)
     exp.mkdir(parents=True, exist_ok=True)
     write_text(exp / SPACE, Path(space_file).read_text())
@@ -110,35 +116,122 @@ def remove_if_never_started(exp: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- the driver
 
-def write_driver_file(exp: Path) -> None:
-    write_json(exp / DRIVER, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}, indent=None)
+# One driver per experiment. driver.json is its lock: created exclusively (O_EXCL) by the driver that takes the
+# experiment, touched every HEARTBEAT_S seconds while it runs, removed when it ends. A driver that was killed leaves
+# it behind: the lock is stale when its process is gone (same host) or its heartbeat stopped STALE_AFTER_S ago
+# (any host: a driver elsewhere on the cluster), and the next launch or resume takes it over, saying so.
+HEARTBEAT_S, STALE_AFTER_S = 15.0, 90.0
+_held = set()  # experiment folders this process holds (fit runs twice in one grid resume)
 
 
-def remove_driver_file(exp: Path) -> None:
-    (exp / DRIVER).unlink(missing_ok=True)
+def read_driver(exp: Path) -> dict | None:
+    """driver.json as {pid, host, started, age_s (seconds since its last heartbeat)}, None when there is none."""
+    path = exp / DRIVER
+    try:
+        info = json.loads(path.read_text())
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        info, age = {}, STALE_AFTER_S + 1  # torn by a kill while it was written: nobody holds it
+    if not isinstance(info, dict):
+        info = {}
+    return {**info, "age_s": age}
+
+
+def driver_alive(info: dict) -> bool:
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        # the process exists; a heartbeat long stopped means the pid was reused (drivers before babysweep 0.3
+        # wrote no heartbeat: their pid alone says)
+        return "heartbeat_s" not in info or info["age_s"] <= STALE_AFTER_S
+    return info.get("age_s", math.inf) <= STALE_AFTER_S
+
+
+def describe_driver(info: dict) -> str:
+    host = "" if info.get("host") == socket.gethostname() else f" on {info.get('host')}"
+    return f"pid {info.get('pid')}{host}"
+
+
+def check_not_running(exp: Path) -> None:
+    """SweepError naming the driver when one holds `exp` now."""
+    info = read_driver(exp)
+    if info is not None and driver_alive(info) and str(exp) not in _held:
+        raise SweepError(f"experiment {exp.name!r} is running now (driver {describe_driver(info)}, heartbeat "
+                         f"{info['age_s']:.0f} s ago): wait for it to end, or stop that driver first")
+
+
+@contextmanager
+def driver_lock(exp: Path, log=print):
+    """Hold `exp` for this driver (see above); a running driver's lock is a SweepError, a stale one is taken over."""
+    if str(exp) in _held:
+        yield
+        return
+    path = exp / DRIVER
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            info = read_driver(exp)
+            if info is None:
+                continue  # removed in between: try again
+            check_not_running(exp)
+            # stale: move it aside under a name of our own (only one taker's rename succeeds), then try again
+            try:
+                os.rename(path, exp / f".{DRIVER}.stale-{os.getpid()}")
+                (exp / f".{DRIVER}.stale-{os.getpid()}").unlink()
+                log(f"experiment {exp.name!r}: its last driver ({describe_driver(info)}) is gone; taking over "
+                    f"its lock")
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                       "heartbeat_s": HEARTBEAT_S}, f)
+        break
+    else:
+        raise SweepError(f"experiment {exp.name!r}: could not take its lock {path}")
+    _held.add(str(exp))
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(path, stop), daemon=True, name="babysweep-heartbeat")
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join()
+        _held.discard(str(exp))
+        path.unlink(missing_ok=True)
+
+
+def _heartbeat(path: Path, stop: threading.Event):
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            os.utime(path)
+        except OSError:
+            pass
 
 
 def driver_state(exp: Path) -> str:
     """'running (pid N)', or 'stopped' when no driver holds the experiment (ended, interrupted or killed)."""
-    path = exp / DRIVER
-    if not path.is_file():
+    info = read_driver(exp)
+    if info is None:
         return "stopped"
-    info = json.loads(path.read_text())
-    if info.get("host") != socket.gethostname():
-        return f"running on {info.get('host')} (pid {info.get('pid')})"
-    try:
-        os.kill(info["pid"], 0)
-    except ProcessLookupError:
-        return "stopped (driver killed)"
-    except PermissionError:
-        pass
-    return f"running (pid {info['pid']})"
+    if not driver_alive(info):
+        return f"stopped (driver {describe_driver(info)} killed)"
+    return f"running ({describe_driver(info)})"
 
 
 # ---------------------------------------------------------------------------------------------- after a crash
 
 def reconcile_with_table(exp: Path, log=print) -> list[str]:
-    """Mark as finished, in Ray's saved experiment state, the trials that babysweep's table shows finished.
+    """Mark as ended, in Ray's saved experiment state, the trials that babysweep's table shows ended (finished, or
+    in ERROR: a plain resume leaves an errored trial alone, `--retry-errored` starts it again; see sweep/resume.py).
 
     Ray writes its experiment state to a staging folder and copies it to storage in the background, so a
     driver killed at the wrong moment leaves a stored state a step or two old: a trial HyperBand had just
@@ -148,20 +241,20 @@ def reconcile_with_table(exp: Path, log=print) -> list[str]:
     if not table.exists() or not states:
         return []
     df = read_table(table)
-    finished = set(df.loc[df["state"] == FINISHED, "trial_id"])
+    ended = {trial_id: state for trial_id, state in zip(df["trial_id"], df["state"]) if state in (FINISHED, ERROR)}
     path = states[-1]
     state = json.loads(path.read_text())
     changed = []
     for entry in state["trial_data"]:
         trial = json.loads(entry[0])
-        if trial["trial_id"] in finished and trial["status"] not in (FINISHED, ERROR):
-            trial["status"] = FINISHED
+        if trial["trial_id"] in ended and trial["status"] not in (FINISHED, ERROR):
+            trial["status"] = ended[trial["trial_id"]]
             entry[0] = json.dumps(trial)
             changed.append(trial["trial_id"])
     if changed:
         write_text(path, json.dumps(state))
-        log(f"{len(changed)} trial(s) had finished after Ray's last stored state: kept as finished "
-            f"({', '.join(changed)})")
+        log(f"{len(changed)} trial(s) had ended after Ray's last stored state: kept as they ended "
+            f"({', '.join(f'{t} {ended[t]}' for t in changed)})")
     # The other way round: a trial the table saw start but Ray's stored state never recorded is gone for
     # good (Ray will not run it again; its searcher makes another suggestion instead). Say so in the table.
     known = {json.loads(entry[0])["trial_id"] for entry in state["trial_data"]}

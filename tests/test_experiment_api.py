@@ -220,16 +220,17 @@ def test_analyses_read_the_legacy_folders(storage, capsys, action, folder_name):
 def test_driver_state(storage):
     exp = storage / "legacy"
     assert folder.driver_state(exp) == "stopped"
-    folder.write_driver_file(exp)
-    assert folder.driver_state(exp) == f"running (pid {os.getpid()})"
-    assert sweep_status("legacy", storage)["driver"] == f"running (pid {os.getpid()})"
+    with folder.driver_lock(exp):
+        assert folder.driver_state(exp) == f"running (pid {os.getpid()})"
+        assert sweep_status("legacy", storage)["driver"] == f"running (pid {os.getpid()})"
+    assert folder.driver_state(exp) == "stopped"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     folder.write_json(exp / folder.DRIVER, {"pid": gone.pid, "host": socket.gethostname(), "started": 0})
-    assert folder.driver_state(exp) == "stopped (driver killed)"
+    assert folder.driver_state(exp) == f"stopped (driver pid {gone.pid} killed)"
     folder.write_json(exp / folder.DRIVER, {"pid": 7, "host": "elsewhere", "started": 0})
-    assert folder.driver_state(exp) == "running on elsewhere (pid 7)"
-    folder.remove_driver_file(exp)
+    assert folder.driver_state(exp) == "running (pid 7 on elsewhere)"
+    (exp / folder.DRIVER).unlink()
     assert folder.driver_state(exp) == "stopped"
 
 
