@@ -15,3 +15,7 @@ class ConfigError(UserError, ValueError):
 
 class DataError(UserError):
     """A corpus, prepared folder or evaluation file: names the file and the problem."""
+
+
+class CheckpointError(UserError):
+    """A trial's checkpoints: none of them can be read."""

@@ -19,12 +19,15 @@ for the trials it resumes and for re-runs of its trials (sweep.kinds.base.Experi
 """
 import math
 import numbers
+import pickle
+import sys
+import zipfile
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .files import scratch_folder, write_json
 from .reporting import budget_epochs
 
@@ -130,6 +133,7 @@ class Progress:
         self.total_steps = max(report_at)
         saved = saved or {"step": 0, "wall_s": 0.0}
         self.step, self.wall_s = saved["step"], saved["wall_s"]
+        self.warning = saved.get("warning")  # from restore: said once, in the next report
         self.start_segment()
 
     def start_segment(self):
@@ -159,10 +163,13 @@ class Progress:
     def metrics(self, val_loss: float, scheduler) -> dict:
         """What every report holds; diverged: a non-finite validation or training loss."""
         train_loss = self.seg_loss / self.seg_steps
-        return {"epoch": self.report_at[self.step], "step": self.step,
-                "val_loss": val_loss if math.isfinite(val_loss) else math.inf, "train_loss": train_loss,
-                "lr": scheduler.get_last_lr()[0],
-                "diverged": not (math.isfinite(val_loss) and math.isfinite(train_loss))}
+        metrics = {"epoch": self.report_at[self.step], "step": self.step,
+                   "val_loss": val_loss if math.isfinite(val_loss) else math.inf, "train_loss": train_loss,
+                   "lr": scheduler.get_last_lr()[0],
+                   "diverged": not (math.isfinite(val_loss) and math.isfinite(train_loss))}
+        if self.warning:
+            metrics["warning"], self.warning = self.warning, None
+        return metrics
 
     def state(self) -> dict:
         return {"step": self.step, "wall_s": self.wall_s}
@@ -227,11 +234,43 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
     return {**saved["state"], "extra": saved.get("extra")}
 
 
+# What a checkpoint cut short by a kill mid-write raises on torch.load (a truncated zip, a missing file)
+DAMAGED = (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
 def restore(reporter, model, optimizer, scheduler) -> dict | None:
     """Load the reporter's checkpoint to resume from, if any; returns its saved position (with the trainable's
-    extra_state under "extra"), None on a fresh start."""
+    extra_state under "extra"), None on a fresh start.
+
+    A checkpoint that cannot be read (cut short by a kill while it was written) is skipped for the previous one
+    kept beside it (checkpoint_NNNNNN folders, newest first), with a warning: printed, and under "warning" in the
+    saved position, which Progress puts into the run's next report. The run then trains again from there, and
+    reports some epochs a second time (readers keep the last report of an epoch: sweep/table.py)."""
     with reporter.restored_checkpoint() as folder:
-        return None if folder is None else load_checkpoint(folder, model, optimizer, scheduler)
+        if folder is None:
+            return None
+        problems = []
+        for candidate in [Path(folder), *earlier_checkpoints(Path(folder))]:
+            try:
+                saved = load_checkpoint(candidate, model, optimizer, scheduler)
+            except DAMAGED as e:
+                problems.append(f"{candidate.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                continue
+            if problems:
+                saved["warning"] = (f"checkpoint {Path(folder).name} is damaged ({'; '.join(problems)}); resumed from "
+                                    f"the previous checkpoint {candidate.name}, at step {saved['step']}")
+                print(f"warning: {saved['warning']}", file=sys.stderr, flush=True)
+            return saved
+        raise CheckpointError(f"{folder}: no readable checkpoint to resume from ({'; '.join(problems)})")
+
+
+def earlier_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints kept beside `folder` that come before it (Ray's and LocalRun's checkpoint_NNNNNN), newest
+    first."""
+    if not folder.name.startswith("checkpoint_"):
+        return []
+    return sorted((p for p in folder.parent.glob("checkpoint_*") if p.is_dir() and p.name < folder.name),
+                  reverse=True)
 
 
 def save_hf_model(folder: Path, model, tokenizer, about: dict):
