@@ -131,10 +131,11 @@ def test_an_output_folder_at_or_under_a_file_is_one_line(tmp_path, capsys, comma
 
 @pytest.mark.parametrize("argv, message", [
     ([], "data: the prepared data folder is required"),
-    (["--set", "data=somewhere", "--set", "lr=-1"], "lr: must be > 0, got -1"),
+    (["--set", "data=somewhere", "--set", "lr=-1"], "--set lr: lr is searched by"),
+    (["--set", "data=somewhere", "--set", "budget_step=0"], "budget_step: must be > 0, got 0"),
+    (["--set", "data=somewhere", "--set", "eval_batch_size=0"], "eval_batch_size: must be at least 1, got 0"),
     (["--set", "data=somewhere", "--set", "foo=1"], "foo: not a parameter of the pretrain trainable"),
-    (["--set", "data=somewhere", "--set", "weight_decay=-1"], "weight_decay: must be >= 0"),
-    (["--set", "data=somewhere", "--set", "num_warmup_steps=-5"], "num_warmup_steps: must be >= 0"),
+    (["--set", "data=somewhere", "--set", "weight_decay=-1"], "--set weight_decay: weight_decay is searched by"),
 ])
 def test_launch_checks_the_trainables_config_before_ray_starts(tmp_path, capsys, argv, message):
     store = tmp_path / "store"
@@ -142,6 +143,20 @@ def test_launch_checks_the_trainables_config_before_ray_starts(tmp_path, capsys,
     err = error_lines(capsys)
     assert len(err) == 1 and message in err[0], err
     assert not (store / "x").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("weight_decay=-1", "weight_decay: must be >= 0, got -1"),
+    ("num_warmup_steps=-5", "num_warmup_steps: must be >= 0, got -5"),
+    ("lr=abc", "lr: must be a finite number, got 'abc'"),
+    ("hidden_size=0", "hidden_size: must be a whole number >= 1, got 0"),
+])
+def test_train_refuses_a_setting_out_of_range_before_training(tmp_path, capsys, tiny_data, setting, message):
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(tiny_data), "--preset", "tiny", "--out", str(out), "--set", setting]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("command", [

@@ -41,6 +41,11 @@ def space_config(space_file, config, sweep_seed=None):
     return out
 
 
+def table_config(space_file, config, sweep_seed=None, extra=None):
+    """The trainable's arguments as the results table records them: the space's, under the --set values."""
+    return {**space_config(space_file, config, sweep_seed), **(extra or {})}
+
+
 def run_trial(config, space_file, trainable_spec, extra, sweep_seed=None, constant_schedule="constant"):
     """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
     config = as_launched(space_config(space_file, config, sweep_seed), constant_schedule)
@@ -83,6 +88,11 @@ class SweepSpec(ExperimentSpec):
         accepted = accepted_names(fn)
         if accepted is not None:
             space.check_names(accepted, self.trainable)
+        searched = sorted(set(self.extra) & set(space.params))
+        if searched:  # it would override every draw: the searcher would learn from a parameter with no effect
+            raise SweepError(f"--set {searched[0]}: {searched[0]} is searched by {space.path}; --set fixes the "
+                             f"space's constants and the trainable's settings only (to fix a searched parameter, "
+                             f"make it a constant in a copy of the space)")
         if accepted is None or not {"seed", "data_seed"} <= accepted:
             self.seeding = "fixed"  # the trainable cannot take an initialisation seed apart from its data order
         if self.data is not None:
@@ -133,7 +143,8 @@ class SweepSpec(ExperimentSpec):
             trainable=self.with_resources(run_trial, space_file=space_file, trainable_spec=self.trainable,
                                           extra=self.extra, sweep_seed=sweep_seed,
                                           constant_schedule=self.constant_schedule),
-            callbacks=self.callbacks(exp, functools.partial(space_config, space_file, sweep_seed=sweep_seed)),
+            callbacks=self.callbacks(exp, functools.partial(table_config, space_file, sweep_seed=sweep_seed,
+                                                            extra=self.extra)),
             # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent): Ray's generic limiter
             # would also count paused trials
             search_alg=self.searcher(space), scheduler=self.scheduler(space), num_samples=self.samples,
@@ -162,8 +173,8 @@ class SweepSpec(ExperimentSpec):
         if self.algo == "bohb":
             return ResumableHyperBandForBOHB(time_attr="epoch", metric=space.metric, mode=space.mode,
                                              max_t=space.budget_max, min_t=space.budget_min,
-                                             budget_unit=min(space.budget_min,
-                                                             float(space.constants.get("budget_step", math.inf))),
+                                             budget_unit=min(space.budget_min, float(
+                                                 {**space.constants, **self.extra}.get("budget_step", math.inf))),
                                              reduction_factor=self.reduction_factor)
         if self.algo == "asha":
             return ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=space.budget_max,
