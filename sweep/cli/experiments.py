@@ -13,6 +13,13 @@ def print_summary(exp, storage):
     if unfinished:
         print(f"interrupted with {unfinished} unfinished trial(s): continue with `babysweep resume {exp.name}"
               + storage_flag(storage) + "`")
+    from pathlib import Path
+
+    wandb_runs = Path(st["experiment"]) / "wandb"  # sweep/wandb_runs.py (not imported: it loads Ray and wandb)
+    offline = sorted(wandb_runs.glob("offline-run-*"))
+    if offline:
+        print(f"W&B: {len(offline)} offline run(s) in {wandb_runs}; upload them with "
+              f"`wandb sync {wandb_runs}/offline-run-*`")
     errored = st["counts"].get("ERROR", 0)
     if errored:
         log_to_stderr(f"babysweep: {errored} trial(s) ended in ERROR (above, with where each full error text is "

@@ -181,10 +181,10 @@ class ExperimentSpec:
         cbs = [ResultsTable(exp, to_config, self.gpus_per_trial, extra_columns={"source_trial_id": "source_trial_id"},
                             keep=self.keep, metric=metric, mode=mode)]
         if self.wandb:
-            from ray.air.integrations.wandb import WandbLoggerCallback
+            from ..wandb_runs import WandbRuns
 
             os.environ["WANDB_MODE"] = self.wandb  # offline needs it in the driver and in the callback
-            cbs.append(WandbLoggerCallback(project=f"babysweep-{self.name}", mode=self.wandb))
+            cbs.append(WandbRuns(exp, project=f"babysweep-{self.name}", mode=self.wandb))
         return cbs
 
 
