@@ -4,9 +4,13 @@
 budget step (one epoch by default) with a checkpoint to resume from exactly, and at the end the test loss, with
 the model in Hugging Face format. It knows nothing about the searcher: its reports go to the `reporter`
 (trainables.reporting), Ray Tune's when None inside a trial. The shared parts of the loop are in trainables.loop.
+
+The run is set up by `start` and trained by `train` on an objective (`NextToken` here), so that distillation
+(trainables.distill) trains on the very same loop with its own loss.
 """
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +83,71 @@ def mean_loss(model, tokens, seq_length, batch_size, device, autocast) -> float:
 def pretrain(config: dict, reporter: Reporter | None = None) -> None:
     cfg = resolve_config(config)
     reporter = default_reporter() if reporter is None else reporter
+    run = start(cfg, config, reporter)
+    train(run, reporter, NextToken(run))
+
+
+class Diverged(Exception):
+    """Raised by an objective's chunk_loss when the run cannot go on (a distillation teacher's logits are not
+    finite); the loop reports the run as diverged, with the message as its warning, and stops."""
+
+
+class NextToken:
+    """Pretraining's objective: the model's own next-token cross-entropy. The loop (`train`) asks an objective for
+    three things, so another one (trainables.distill) can train on the same loop: `chunk_loss(x)`, the mean loss
+    of a chunk of blocks to backward; `step_done(batch_loss)`, the step's train_loss (the plain cross-entropy, so
+    that every trainable's train_loss means the same); `metrics()`, what it adds to a report, for the steps since
+    the last one."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def chunk_loss(self, x):
+        with self.run.autocast():
+            return self.run.train_model(input_ids=x, labels=x).loss
+
+    def step_done(self, batch_loss: float) -> float:
+        return batch_loss
+
+    def metrics(self) -> dict:
+        return {}
+
+
+@dataclass
+class Run:
+    """What one run trains with: the data, the model, its optimizer and schedule, where it stands."""
+    cfg: dict
+    device: torch.device
+    autocast: object
+    data: object               # PreparedData
+    seq_length: int
+    train_tokens: np.ndarray
+    valid_tokens: np.ndarray
+    mconf: object              # the model's LlamaConfig
+    model: torch.nn.Module
+    train_model: torch.nn.Module  # the model, compiled on GPU when asked
+    batch_size: int
+    steps_per_epoch: int
+    n_chunks: int              # gradient-accumulation chunks per batch
+    optimizer: object
+    scheduler: object
+    progress: loop.Progress
+    data_seed: int
+
+    def block_order(self, epoch):
+        return train_block_starts(len(self.train_tokens), self.seq_length, epoch, self.data_seed)
+
+
+def start(cfg: dict, config: dict, reporter: Reporter, data=None) -> Run:
+    """Set up a run from its resolved config (`config`: as given, for the model overrides it names): the data
+    (`data`: the prepared folder, already open), the model from its seed, AdamW and its schedule, and the
+    reporter's checkpoint restored when there is one to resume from."""
     device, autocast = loop.setup_device(cfg["num_threads"] or reporter.cpus())
     seed = int(cfg["seed"])
     data_seed = seed if cfg["data_seed"] is None else int(cfg["data_seed"])
 
     # data and model
-    data = open_prepared(cfg["data"])
+    data = open_prepared(cfg["data"]) if data is None else data
     L = int(cfg["seq_length"] or data.meta["seq_length"])
     train_tokens, valid_tokens = data.tokens("train"), data.tokens("validation")
     overrides = {k: cfg[k] for k in MODEL_FIELDS if k in config}
@@ -107,43 +170,57 @@ def pretrain(config: dict, reporter: Reporter | None = None) -> None:
     scheduler = loop.make_scheduler(optimizer, cfg, max(report_at))
     progress = loop.Progress(report_at, loop.restore(reporter, model, optimizer, scheduler))
     train_model = torch.compile(model) if cfg["compile"] and device.type == "cuda" else model
+    return Run(cfg, device, autocast, data, L, train_tokens, valid_tokens, mconf, model, train_model, batch_size,
+               steps_per_epoch, n_chunks, optimizer, scheduler, progress, data_seed)
 
-    def chunk_loss(starts):
-        x = torch.from_numpy(gather_blocks(train_tokens, starts, L)).to(device, non_blocking=True)
-        with autocast():
-            return train_model(input_ids=x, labels=x).loss
 
-    def block_order(epoch):
-        return train_block_starts(len(train_tokens), L, epoch, data_seed)
+def train(run: Run, reporter: Reporter, objective, about: dict | None = None) -> None:
+    """The loop: each step's batch, in chunks the device holds, on `objective` (NextToken for pretraining), then
+    at every budget point the validation loss (the plain next-token cross-entropy, whatever the objective) with a
+    checkpoint, and at the last the test loss and the Hugging Face model. `about`: what babysweep.json adds to the
+    pretraining record."""
+    cfg, progress, model, L = run.cfg, run.progress, run.model, run.seq_length
+
+    def loss_of(starts):
+        x = torch.from_numpy(gather_blocks(run.train_tokens, starts, L)).to(run.device, non_blocking=True)
+        return objective.chunk_loss(x)
 
     eval_batch_size = int(cfg["eval_batch_size"])
-    flops = flops_per_token(mconf, L)
-    peak = cfg["peak_flops"] or peak_flops(device)
-    tokenizer = data.tokenizer()  # saved with the final model
-    about = {"tokenizer_sha256": data.tokenizer_sha256, "data": str(Path(data.folder).resolve()),
-             "data_key": data.meta["key"], "config": cfg}
-    for batch in loop.batches(progress, batch_size, steps_per_epoch, block_order):
+    flops = flops_per_token(run.mconf, L)
+    peak = cfg["peak_flops"] or peak_flops(run.device)
+    tokenizer = run.data.tokenizer()  # saved with the final model
+    about = {"tokenizer_sha256": run.data.tokenizer_sha256, "data": str(Path(run.data.folder).resolve()),
+             "data_key": run.data.meta["key"], "config": cfg, **(about or {})}
+    for batch in loop.batches(progress, run.batch_size, run.steps_per_epoch, run.block_order):
         t0 = time.perf_counter()
-        step_loss = loop.accumulate_gradients(np.array_split(batch, n_chunks), chunk_loss)
-        if not math.isfinite(step_loss):  # stop now: the weights would be NaN after this step
-            reporter.report({"val_loss": math.inf, "epoch": progress.step / steps_per_epoch, "diverged": True,
-                             "step": progress.step, "train_loss": step_loss})
+        try:
+            batch_loss = loop.accumulate_gradients(np.array_split(batch, run.n_chunks), loss_of)
+            train_loss, why = objective.step_done(batch_loss), {}
+        except Diverged as e:
+            batch_loss = train_loss = math.nan
+            why = {"warning": str(e)}
+        if why or not (math.isfinite(batch_loss) and math.isfinite(train_loss)):
+            # stop now: the weights would be NaN after this step
+            reporter.report({"val_loss": math.inf, "epoch": progress.step / run.steps_per_epoch, "diverged": True,
+                             "step": progress.step, "train_loss": train_loss, **objective.metrics(), **why})
             return
-        loop.optimizer_step(model, optimizer, scheduler, cfg["max_grad_norm"], device)
-        progress.step_done(time.perf_counter() - t0, batch_size * L, step_loss)
+        loop.optimizer_step(model, run.optimizer, run.scheduler, cfg["max_grad_norm"], run.device)
+        progress.step_done(time.perf_counter() - t0, run.batch_size * L, train_loss)
         reporter.progress(progress.step, progress.total_steps)
         if not progress.at_budget_point:
             continue
 
         t_eval = time.perf_counter()
-        val_loss = mean_loss(model, valid_tokens, L, eval_batch_size, device, autocast)
-        metrics = progress.metrics(val_loss, scheduler)
+        val_loss = mean_loss(model, run.valid_tokens, L, eval_batch_size, run.device, run.autocast)
+        metrics = progress.metrics(val_loss, run.scheduler)
+        metrics.update(objective.metrics())
         tokens_per_s = progress.items_per_s
         metrics.update(tokens_per_s=tokens_per_s, mfu=flops * tokens_per_s / peak if peak else None,
                        n_params=count_parameters(model))
-        if progress.at_last_point and not metrics["diverged"] and "test" in data.splits:
-            metrics["test_loss"] = mean_loss(model, data.tokens("test"), L, eval_batch_size, device, autocast)
+        if progress.at_last_point and not metrics["diverged"] and "test" in run.data.splits:
+            metrics["test_loss"] = mean_loss(model, run.data.tokens("test"), L, eval_batch_size, run.device,
+                                             run.autocast)
         progress.wall_s += time.perf_counter() - t_eval
-        if loop.report_budget_point(reporter, metrics, progress, model, optimizer, scheduler,
+        if loop.report_budget_point(reporter, metrics, progress, model, run.optimizer, run.scheduler,
                                     tokenizer=tokenizer, about=about, scorable=True, output_dir=cfg["output_dir"]):
             return

@@ -1,0 +1,246 @@
+"""Direct ensembles: one causal LM whose logits are the mean of its members' logits.
+
+The paper compares its distilled students with "the direct ensembles formed by averaging the logits of two
+teachers": the softmax of the averaged logits, the gradient flowing back into both teachers when the ensemble is
+fine-tuned. `Ensemble` is that model, a torch module holding its members, so that whatever scores or fine-tunes
+a causal LM (`model(input_ids=..., attention_mask=...).logits`, `.loss` with labels, `model.parameters()`) takes
+an ensemble as it is. The mean of the raw logits is also what distillation uses as its teacher
+(trainables.distill), so an ensemble folder can be given as one teacher.
+
+An ensemble folder names its members instead of copying them:
+
+    <folder>/ensemble.json     {"kind": "ensemble", "members": [paths], "tokenizer_sha256": ...}
+                               relative paths are resolved against <folder>
+    <folder>/tokenizer.json    (+ tokenizer_config.json: AutoTokenizer.from_pretrained(<folder>) works)
+
+`write_ensemble(folder, members)` makes one from model folders that share a tokenizer, `load_ensemble(folder)`
+loads it, and `load_causal_lm(folder)` loads an ensemble or any other model folder (trainables.model's
+load_trained_model, which knows nothing of ensembles: this module is built on it). `Ensemble.save_pretrained`
+writes a self-contained one (each member's weights in member_NN/), for an ensemble whose members changed (after
+fine-tuning).
+
+Member and teacher folders are checked here (`check_causal_lm`) by reading small files only (config.json,
+tokenizer.json), so that a sweep can refuse a bad one before anything starts.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .files import write_json
+from .model import WEIGHT_FILES
+
+ENSEMBLE_FILE = "ensemble.json"
+KIND = "ensemble"
+# what a tokenizer is saved as (trainables.data.tokenizer.save_tokenizer): copied beside an ensemble's members
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def is_ensemble(folder) -> bool:
+    return (Path(folder) / ENSEMBLE_FILE).is_file()
+
+
+def model_folder(path) -> Path:
+    """The folder holding the model of `path`: a trial's checkpoint keeps its final model in hf/."""
+    path = Path(path)
+    return path / "hf" if (path / "hf" / "config.json").is_file() and not is_ensemble(path) else path
+
+
+def check_causal_lm(path, what: str) -> dict:
+    """Check that `path` holds a causal LM with its tokenizer, reading small files only (config.json,
+    tokenizer.json, ensemble.json). Returns {"folder", "vocab_size", "tokenizer_sha256"}; a one-line ConfigError
+    starting with `what` (the parameter it came from) and the path otherwise. An ensemble folder is one causal LM
+    (the mean of its members)."""
+    from .data.tokenizer import tokenizer_hash
+
+    given = Path(path)
+    if not given.is_dir():
+        raise ConfigError(f"{what}: {given}: no such model folder")
+    folder = model_folder(given)
+    if is_ensemble(folder):
+        members = [check_member(m, f"{what}: {folder} (an ensemble): member") for m in ensemble_members(folder)]
+        sizes = sorted({m["vocab_size"] for m in members})
+        if len(sizes) > 1:
+            raise ConfigError(f"{what}: {folder} (an ensemble): its members' vocabularies differ "
+                              f"({', '.join(map(str, sizes))} entries)")
+        vocab_size = sizes[0]
+    else:
+        vocab_size = check_member(folder, what)["vocab_size"]
+    if not (folder / "tokenizer.json").is_file():
+        raise ConfigError(f"{what}: {folder}: has no tokenizer.json beside the model")
+    return {"folder": folder, "vocab_size": vocab_size, "tokenizer_sha256": tokenizer_hash(folder)}
+
+
+def check_member(path, what: str) -> dict:
+    """One plain model folder (not an ensemble): config.json of a causal LM, and its weights.
+    Returns {"folder", "vocab_size"}."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    folder = model_folder(path)
+    if not folder.is_dir():
+        raise ConfigError(f"{what}: {folder}: no such model folder")
+    if is_ensemble(folder):
+        raise ConfigError(f"{what}: {folder}: is itself an ensemble; name its members instead")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: {folder}: not a model folder (no config.json)") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{what}: {folder / 'config.json'}: cannot be read ({str(e).splitlines()[0]})") from None
+    # `architectures` says which head the weights are for: a fine-tuned classifier is model_type llama too
+    architectures = config.get("architectures") or []
+    causal = (any(str(a).endswith("ForCausalLM") for a in architectures) if architectures
+              else config.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    if not causal:
+        kind = ", ".join(map(str, architectures)) or f"model_type {config.get('model_type')!r}"
+        raise ConfigError(f"{what}: {folder}: not a causal language model ({kind})")
+    if not any((folder / name).is_file() for name in (*WEIGHT_FILES, "trainer_state.pt")):
+        raise ConfigError(f"{what}: {folder}: holds no model weights (no {' / '.join(WEIGHT_FILES)} or "
+                          f"trainer_state.pt)")
+    vocab_size = config.get("vocab_size")
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        raise ConfigError(f"{what}: {folder / 'config.json'}: has no vocab_size")
+    return {"folder": folder, "vocab_size": vocab_size}
+
+
+def ensemble_members(folder) -> list[Path]:
+    """The member folders named by `folder`/ensemble.json, relative ones resolved against `folder`."""
+    folder = Path(folder)
+    path = folder / ENSEMBLE_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: cannot be read ({str(e).splitlines()[0]})") from None
+    members = record.get("members") if isinstance(record, dict) else None
+    if (not isinstance(record, dict) or record.get("kind") != KIND or not isinstance(members, list) or not members
+            or not all(isinstance(m, str) and m for m in members)):
+        raise ConfigError(f"{path}: not an ensemble record ({{\"kind\": \"ensemble\", \"members\": [paths]}} "
+                          f"with at least one member)")
+    return [folder / m for m in members]  # an absolute member stays as it is under /
+
+
+class EnsembleConfig:
+    """What the readers of `model.config` ask a causal LM (scorers, fine-tuning): the vocabulary, the special
+    ids, the positions every member takes. Not a transformers config: an ensemble is saved as ensemble.json."""
+    model_type = KIND
+
+    def __init__(self, member_configs):
+        first = member_configs[0]
+        self.vocab_size = first.vocab_size
+        self.num_members = len(member_configs)
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            setattr(self, name, getattr(first, name, None))
+        positions = [getattr(c, "max_position_embeddings", None) for c in member_configs]
+        self.max_position_embeddings = min(positions) if None not in positions else None
+
+    def to_dict(self) -> dict:
+        return {"model_type": self.model_type, **vars(self)}
+
+
+class Ensemble(torch.nn.Module):
+    """A causal LM whose logits are the mean of its members' raw logits (in float32, whatever the members'
+    precision). Its parameters are all its members', so a loss on the ensemble trains every member. Members:
+    modules returning an object with `.logits` (transformers causal LMs), sharing one vocabulary."""
+
+    def __init__(self, members):
+        super().__init__()
+        members = list(members)
+        if not members:
+            raise ConfigError("members: an ensemble needs at least one member")
+        sizes = sorted({m.config.vocab_size for m in members})
+        if len(sizes) > 1:
+            raise ConfigError(f"members: their vocabularies differ ({', '.join(map(str, sizes))} entries)")
+        self.members = torch.nn.ModuleList(members)
+        self.config = EnsembleConfig([m.config for m in members])
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        from transformers.modeling_outputs import CausalLMOutput
+
+        total = None
+        for member in self.members:
+            # summed one member at a time: a (batch, length, vocabulary) tensor per member would be held otherwise
+            logits = member(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits.float()
+            total = logits if total is None else total + logits
+        logits = total / len(self.members)
+        loss = None
+        if labels is not None:  # as transformers' causal LMs: position i predicts label i + 1; -100 is ignored
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
+                                   ignore_index=-100)
+        return CausalLMOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder, **kwargs):
+        """A self-contained ensemble folder: each member's weights in member_NN/, named by ensemble.json. As with
+        transformers models, the tokenizer is the caller's to save beside it (trainables.loop.save_hf_model)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [f"member_{i:02d}" for i in range(len(self.members))]
+        for name, member in zip(names, self.members):
+            member.save_pretrained(folder / name, **kwargs)
+        write_json(folder / ENSEMBLE_FILE, {"kind": KIND, "members": names})
+
+
+def write_ensemble(folder, members) -> Path:
+    """An ensemble folder naming `members` (model folders, or trial checkpoints holding hf/), with their shared
+    tokenizer copied beside it. Members inside `folder` are named by relative paths, others by absolute ones.
+    ConfigError (one line) when a member is not a causal LM or its tokenizer or vocabulary is not the first
+    member's, or when `folder` exists and is not empty."""
+    folder = Path(folder)
+    if isinstance(members, (str, os.PathLike)):
+        members = [members]
+    if not members:
+        raise ConfigError("members: an ensemble needs at least one member")
+    checked = []
+    for member in members:
+        info = check_causal_lm(member, "members")
+        if is_ensemble(info["folder"]):
+            raise ConfigError(f"members: {info['folder']}: is itself an ensemble; name its members instead")
+        checked.append(info)
+    first = checked[0]
+    for info in checked[1:]:
+        if info["tokenizer_sha256"] != first["tokenizer_sha256"]:
+            raise ConfigError(f"members: {info['folder']}: its tokenizer is not the one of {first['folder']}")
+        if info["vocab_size"] != first["vocab_size"]:
+            raise ConfigError(f"members: {info['folder']}: its vocabulary ({info['vocab_size']} entries) is not the "
+                              f"one of {first['folder']} ({first['vocab_size']})")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ConfigError(f"{folder}: exists and is not an empty folder; give a new one for the ensemble")
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    names = []
+    for info in checked:
+        path = info["folder"].resolve()
+        names.append(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
+    for name in TOKENIZER_FILES:
+        if (first["folder"] / name).is_file():
+            shutil.copyfile(first["folder"] / name, folder / name)
+    # written last: a folder is an ensemble (is_ensemble) only once its tokenizer is there
+    write_json(folder / ENSEMBLE_FILE, {"kind": KIND, "members": names,
+                                        "tokenizer_sha256": first["tokenizer_sha256"]})
+    return folder
+
+
+def load_causal_lm(folder):
+    """The causal LM of any model folder: an ensemble folder's Ensemble, else trainables.model.load_trained_model
+    (a Hugging Face folder or a pretraining checkpoint; None when the folder holds no model)."""
+    from .model import load_trained_model
+
+    return load_ensemble(folder) if is_ensemble(folder) else load_trained_model(folder)
+
+
+def load_ensemble(folder) -> Ensemble:
+    """The ensemble of `folder`/ensemble.json, its members loaded on the CPU (trainables.model.load_trained_model)."""
+    from .model import load_trained_model
+
+    folder = Path(folder)
+    members = []
+    for path in ensemble_members(folder):
+        info = check_member(path, f"{folder / ENSEMBLE_FILE}: member")
+        model = load_trained_model(info["folder"])
+        if model is None:
+            raise ConfigError(f"{folder / ENSEMBLE_FILE}: member {info['folder']}: holds no loadable model")
+        members.append(model)
+    return Ensemble(members)
