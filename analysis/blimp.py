@@ -344,9 +344,12 @@ def _default_device():
 def model_folder(checkpoint) -> Path | None:
     """The folder holding the model of `checkpoint` (itself, or its hf/), when it holds one: config.json and
     weights (a Hugging Face weights file, or a pretraining checkpoint's trainer_state.pt); None otherwise."""
+    from trainables.ensemble import is_ensemble
     from trainables.model import WEIGHT_FILES
 
     checkpoint = Path(checkpoint)
+    if is_ensemble(checkpoint):  # a direct ensemble (trainables/ensemble.py): its members' mean logits
+        return checkpoint
     for folder in (checkpoint / "hf", checkpoint):
         if (folder / "config.json").is_file() and any((folder / f).is_file()
                                                        for f in (*WEIGHT_FILES, "trainer_state.pt")):
@@ -363,14 +366,14 @@ def load_model(checkpoint, device=None):
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from trainables.model import load_trained_model
+    from trainables.ensemble import is_ensemble, load_causal_lm
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
         raise BlimpError(f"{checkpoint}: no such checkpoint folder")
     if (checkpoint / "hf" / "config.json").is_file():
         checkpoint = checkpoint / "hf"
-    if not (checkpoint / "config.json").is_file():
+    if not (checkpoint / "config.json").is_file() and not is_ensemble(checkpoint):
         raise BlimpError(f"{checkpoint}: not a Hugging Face model folder (no config.json)")
     hf_logging.disable_progress_bar()
     try:
@@ -381,7 +384,7 @@ def load_model(checkpoint, device=None):
         raise BlimpError(f"{checkpoint}: the tokenizer has no BOS token; minimal-pair scoring prepends one to "
                          f"every sentence")
     try:
-        model = load_trained_model(checkpoint)
+        model = load_causal_lm(checkpoint)
     except Exception as e:
         raise BlimpError(f"{checkpoint}: cannot load the model: {_one_line(e)}") from None
     if model is None:

@@ -31,7 +31,8 @@ from ..failures import DEFAULT_MAX_FAILURES, check_max_failures
 from ..folder import DEFAULT_STORAGE, SPACE
 
 KEEP = ("last", "best")
-TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainables.finetune:finetune"}
+TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainables.finetune:finetune",
+              "distill": "trainables.distill:distill"}
 
 
 def resolve_trainable(spec: str):
