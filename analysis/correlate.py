@@ -16,12 +16,9 @@ import pandas as pd
 
 from sweep.table import parse_bool, suite_columns
 from sweep.table import read_table as read_results_table
-from trainables.errors import UserError
-from trainables.files import atomic_path, write_csv, write_text
+from trainables.files import write_csv, write_text
 
-
-class AnalysisError(UserError):
-    """One-line, user-facing error naming the file or option and the problem."""
+from .errors import AnalysisError  # noqa: F401  (also imported from here)
 
 
 # (y, x, label): each y regressed on x. The suites of BabyLM's pipeline; `pairs_for(df)` takes every suite a
@@ -376,19 +373,13 @@ def write_report(results, notes, out_dir, figures, source=None) -> dict:
     """Write correlate.md, correlate.csv and <y>_vs_<x>.png/.pdf for each figure into out_dir (created if
     needed); each file under a temporary name first, then renamed. Plots left by an earlier run for a pair
     now skipped are removed. Returns {file name: path}."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise AnalysisError(f"--out {out}: cannot create the folder ({e.strerror or e})") from None
+    from .output import output_folder, save_figure
+
+    out = output_folder(out_dir)
     paths = {}
     try:
         for name, fig in figures.items():
-            for ext in ("png", "pdf"):
-                path = out / f"{name}.{ext}"
-                with atomic_path(path) as tmp:
-                    fig.savefig(tmp, format=ext)
-                paths[path.name] = path
+            paths.update(save_figure(fig, out, name))
         for r in results:
             if "skipped" in r:
                 for ext in ("png", "pdf"):

@@ -170,9 +170,121 @@ def add_scan(actions) -> None:
     p.set_defaults(func=cmd_scan)
 
 
+# ---------------------------------------------------------------------------------------------- compare
+
+def labelled(text: str, what: str) -> tuple[str, str]:
+    """(label, experiment name) from `NAME` or `LABEL=NAME` (split at the last '=': labels may hold one)."""
+    label, sep, name = text.rpartition("=")
+    if not sep:
+        return text, text
+    if not label.strip() or not name:
+        raise AnalysisError(f"{what} {text!r}: expected NAME or LABEL=NAME with neither part empty")
+    return label, name
+
+
+def cmd_compare(args):
+    from analysis.compare import (attach_superglue, compare, known_metric_names, markdown_table, plot_comparison,
+                                  read_references, write_report)
+
+    from .. import selection
+    from ..experiment import load_experiment
+
+    specs = [labelled(text, "FAMILY") for text in args.families]
+    sweep_spec = labelled(args.sweep, "--sweep") if args.sweep else None
+    if sweep_spec and sweep_spec[0] == sweep_spec[1]:
+        sweep_spec = (f"{sweep_spec[1]} (sweep)", sweep_spec[1])
+    seen = {}
+    for (label, name), text in zip(specs + ([sweep_spec] if sweep_spec else []),
+                                   args.families + ([args.sweep] if args.sweep else [])):
+        if label in seen:
+            raise AnalysisError(f"label {label!r} given twice ({seen[label]!r} and {text!r}); give each family its "
+                                f"own label with LABEL=NAME")
+        seen[label] = text
+
+    families, sources, notes, exps = {}, {}, [], []
+    for label, name in specs:
+        exp = load_experiment(name, args.storage)  # SweepError naming an unknown experiment
+        exps.append(exp)
+        table, found = attach_superglue(exp.table, exp.path)
+        families[label], sources[label] = table, str(exp.table_path)
+        notes += [f"{label}: {n}" for n in found]
+
+    sweep = best = sweep_exp = None
+    rule = "complete, non-diverged trials"
+    if sweep_spec:
+        label, name = sweep_spec
+        sweep_exp = load_experiment(name, args.storage)
+        table, found = attach_superglue(sweep_exp.table, sweep_exp.path)
+        notes += [f"{label}: {n}" for n in found]
+        sources[label] = str(sweep_exp.table_path)
+        budget = sweep_exp.space.budget_max
+        best = selection.best_trial(table, budget, "val_loss", "min")
+        if args.all_sweep_trials:
+            sweep, rule = table, "every finished, non-diverged trial, those the scheduler stopped early included"
+        else:
+            sweep, _ = selection.complete_trials(table, budget, "val_loss", "min")
+            if sweep.empty and len(table):
+                raise AnalysisError(f"sweep {name!r} ({sweep_exp.table_path}): no complete trial among its "
+                                    f"{len(table)} row(s) (finished its schedule without diverging); "
+                                    f"--all-sweep-trials draws the trials the scheduler stopped early too")
+
+    references = None
+    if args.reference:
+        tables = list(families.values()) + ([sweep] if sweep is not None else [])
+        references = read_references(Path(args.reference).expanduser(), known=known_metric_names(tables))
+
+    comparison = compare(families, sweep=sweep, best=best, references=references,
+                         sweep_label=sweep_spec[0] if sweep_spec else "sweep", sources=sources)
+    comparison.notes = notes + comparison.notes
+    fig, _ = plot_comparison(comparison)
+    default = (sweep_exp or exps[0]).analysis_dir
+    out = Path(args.out).expanduser() if args.out else default
+    paths = write_report(comparison, out, fig, sources=sources, sweep_rule=rule)
+
+    print("Table 3: mean ± sd over each family's models (losses in nats per token, scores in %)")
+    print()
+    print(markdown_table(comparison))
+    print()
+    for note in comparison.notes:
+        print(f"  {note}")
+    print(f"report: {paths['compare.md']}")
+    print(f"table:  {paths['compare.csv']}")
+    print(f"figure: {paths['compare.png']}")
+    print(f"        {paths['compare.pdf']}")
+
+
+def add_compare(actions) -> None:
+    p = actions.add_parser(
+        "compare", help="families of models side by side: Table 3 (mean ± sd) and Figure 1 (violins) of the paper",
+        description="Compare families of models (experiments whose rows are models: seeds of a recipe, students, "
+                    "direct ensembles, ...) on test loss, validation loss, BLiMP filtered, BLiMP supplement, the "
+                    "SuperGLUE macro average and any other suite score: Table 3 of the BabyLlama-2 paper (mean ± "
+                    "sd per family per metric) as markdown and CSV, and Figure 1 (a violin per family with ticks "
+                    "at the mean and ±1 sd, the sweep's models as a distribution, its best trial by validation loss "
+                    "as a cross, reference points as markers) as PNG and PDF. Writes compare.md, compare.csv, "
+                    "compare.png, compare.pdf.")
+    p.add_argument("families", nargs="+", metavar="FAMILY",
+                   help="an experiment in the storage (its results table, with evaluation scores merged), or "
+                        "LABEL=NAME to label it")
+    p.add_argument("--sweep", metavar="NAME",
+                   help="a sweep drawn as the distribution of its complete trials, its best trial (by validation "
+                        "loss) as a cross (LABEL=NAME to label it)")
+    p.add_argument("--all-sweep-trials", action="store_true",
+                   help="draw every finished, non-diverged trial of the sweep, those the scheduler stopped early "
+                        "included (the paper's footnote 3); default: complete trials only")
+    p.add_argument("--reference", metavar="FILE",
+                   help="YAML or JSON file of reference points: {name: {metric: value, marker: '^', filled: true}}, "
+                        "metrics by column name (test_loss, blimp_filtered, superglue, ...), scores in %%")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"experiment storage folder (default {DEFAULT_STORAGE})")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: the sweep's analysis folder, <storage>/<sweep>/analysis, when "
+                        "--sweep is given, else the first family's)")
+    p.set_defaults(func=cmd_compare)
+
+
 # ---------------------------------------------------------------------------------------------- registry
 
-ACTIONS = [add_correlate, add_stability, add_scan]
+ACTIONS = [add_correlate, add_stability, add_scan, add_compare]
 
 
 def register(subparsers) -> None:
