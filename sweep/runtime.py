@@ -25,6 +25,8 @@ class TunerParts:
     tune_options: dict = field(default_factory=dict)  # further tune.TuneConfig arguments
     keep_best_by: str | None = None  # keep the best checkpoint by this metric, besides the latest
     keep_best_order: str = "min"     # ... lowest first (a loss) or "max" (a score)
+    shown: list | None = None        # the configuration names the progress line shows (None: all)
+    total_trials: int | None = None  # the trials the run will have (default num_samples; a grid has more)
 
 
 def check_address(address: str):
@@ -103,18 +105,37 @@ def trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
+def restored_callbacks(tuner) -> list:
+    """The callbacks list of a restored Tuner's run config (Ray has no public accessor for it)."""
+    config = tuner._local_tuner.get_run_config()
+    if config.callbacks is None:
+        config.callbacks = []
+    return config.callbacks
+
+
 def relocate_callbacks(tuner, exp: Path):
     """Ray restores the callbacks pickled at launch, paths included: point ours at where the folder is now."""
-    internal = getattr(tuner, "_local_tuner", None)  # Ray has no public accessor for a restored run config
-    for callback in internal.get_run_config().callbacks or [] if internal else []:
+    for callback in restored_callbacks(tuner):
         if hasattr(callback, "relocate"):
             callback.relocate(exp)
+
+
+def progress_line(parts: TunerParts):
+    """The progress line of a run of `parts`, showing configurations as the results table records them."""
+    from .progress import ProgressLine
+    from .results import ResultsTable
+
+    table = next((c for c in parts.callbacks if isinstance(c, ResultsTable)), None)
+    if table is None:
+        return None
+    return ProgressLine(parts.total_trials or parts.num_samples, table.to_config, table.metric, table.mode, shown=parts.shown)
 
 
 def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=False,
         max_failures=failures.DEFAULT_MAX_FAILURES):
     """Run (or, with restore, continue) the Ray Tune experiment in `exp` from ready-made parts. A trial that loses
-    its worker or node is retried from its latest checkpoint up to `max_failures` times (sweep/failures.py)."""
+    its worker or node is retried from its latest checkpoint up to `max_failures` times (sweep/failures.py).
+    verbose: 0 nothing, 1 a progress line every few seconds (sweep/progress.py), 2 Ray's own trial tables."""
     with driver_lock(exp):
         return _fit(exp, parts, verbose, restore, retry_errored, max_failures)
 
@@ -126,10 +147,17 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
     # loses little, and folder.reconcile_with_table() restores what the results table saw finish in between
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
     failures.install(max_failures)
+    progress = progress_line(parts) if verbose == 1 else None
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=parts.trainable, resume_unfinished=True,
                                    resume_errored=retry_errored, restart_errored=False)
+        callbacks = restored_callbacks(tuner)
         relocate_callbacks(tuner, exp)
+        from .progress import ProgressLine
+
+        callbacks[:] = [c for c in callbacks if not isinstance(c, ProgressLine)] + ([progress] if progress else [])
+        # Ray's verbosity is not restored from tuner.pkl: set for this run
+        tuner._local_tuner.get_run_config().verbose = 2 if verbose >= 2 else 0
     else:
         tuner = tune.Tuner(
             parts.trainable, param_space=parts.param_space,
@@ -138,7 +166,8 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
                                         trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                         **parts.tune_options),
             run_config=tune.RunConfig(
-                name=exp.name, storage_path=str(exp.parent), verbose=verbose, callbacks=parts.callbacks,
+                name=exp.name, storage_path=str(exp.parent), verbose=2 if verbose >= 2 else 0,
+                callbacks=parts.callbacks + ([progress] if progress else []),
                 # the latest checkpoint resumes a paused trial; the final one holds the model
                 # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
                 checkpoint_config=tune.CheckpointConfig(
@@ -146,9 +175,16 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
                     checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
                 failure_config=tune.FailureConfig(max_failures=max_failures)),
         )
+    # Ray's newer console output prints its experiment box and a TensorBoard hint into its temporary folder even
+    # when silent; its older one is silent at verbose 0. Ours (the progress line) or nothing: the older one
+    quiet = verbose < 2 and "RAY_AIR_NEW_OUTPUT" not in os.environ
+    if quiet:
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     try:
         return tuner.fit()
     finally:
+        if quiet:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         # Ray's background copy of its staging folder can catch a searcher state mid-write: drop those leftovers
         for leftover in exp.glob(".*-tmp-searcher-state-*"):
             leftover.unlink(missing_ok=True)

@@ -29,6 +29,11 @@ def log_to_stderr(message):
     print(message, file=sys.stderr)
 
 
+def verbosity(args) -> int:
+    """--quiet: nothing while it runs (0); default: a progress line (1); --verbose: Ray's own output (2)."""
+    return 0 if args.quiet else 2 if getattr(args, "verbose", False) else 1
+
+
 def storage_flag(storage) -> str:
     return f" --storage {storage}" if storage != DEFAULT_STORAGE else ""
 

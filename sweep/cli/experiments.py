@@ -1,5 +1,5 @@
 """`babysweep launch | resume | status | demo | rerun | evaluate`: experiments on Ray."""
-from .common import DEFAULT_STORAGE, log_to_stderr, parse_sets, storage_flag
+from .common import DEFAULT_STORAGE, log_to_stderr, parse_sets, storage_flag, verbosity
 
 
 def print_summary(exp, storage):
@@ -51,10 +51,10 @@ def cmd_launch(args):
     if args.algo == "scan":
         from ..scan import launch_scan
 
-        exp = launch_scan(spec, args.scan_points, overwrite=args.overwrite, verbose=0 if args.quiet else 1,
+        exp = launch_scan(spec, args.scan_points, overwrite=args.overwrite, verbose=verbosity(args),
                           log=log_to_stderr)
     else:
-        exp = launch(spec, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+        exp = launch(spec, overwrite=args.overwrite, verbose=verbosity(args))
     return print_summary(exp, args.storage).get("exit_status", 0)
 
 
@@ -62,7 +62,7 @@ def cmd_resume(args):
     from ..resume import resume
 
     exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
-                 verbose=0 if args.quiet else 1, max_failures=args.max_failures)
+                 verbose=verbosity(args), max_failures=args.max_failures)
     return print_summary(exp, args.storage).get("exit_status", 0)
 
 
@@ -84,7 +84,7 @@ def cmd_demo(args):
 
     t0 = time.time()
     exp = run_demo(root=args.dir, storage=args.storage, samples=args.samples, seed=args.seed, words=args.words,
-                   log=log_to_stderr, verbose=0 if args.quiet else 1)
+                   log=log_to_stderr, verbose=verbosity(args))
     st = print_summary(exp, args.storage)
     print(f"demo finished in {time.time() - t0:.0f} s: {st['trials']} trials; results in {exp}")
 
@@ -96,7 +96,7 @@ def cmd_rerun(args):
                        storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,
                        gpus_per_trial=args.gpus_per_trial, address=args.address,
                        overwrite=args.overwrite, reseed=args.reseed, max_failures=args.max_failures,
-                       verbose=0 if args.quiet else 1, log=log_to_stderr)
+                       verbose=verbosity(args), log=log_to_stderr)
     st = print_summary(exp, args.storage)
     print(f"next: `babysweep analyze stability {args.name}{storage_flag(args.storage)}`")
     return st.get("exit_status", 0)
@@ -195,7 +195,8 @@ def register(sub):
                     help="retries of a trial that lost its worker or node, from its latest checkpoint (default 3; "
                          "a trial's own error, e.g. a bad config, is not retried)")
     la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
-    la.add_argument("--quiet", action="store_true", help="no trial table while running")
+    la.add_argument("--quiet", action="store_true", help="nothing while it runs (default: a progress line)")
+    la.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
     la.set_defaults(func=cmd_launch)
 
     re_ = sub.add_parser("resume", help="continue a stopped sweep from its checkpoints")
@@ -208,6 +209,7 @@ def register(sub):
                                                                      "node (default: as launched)")
     re_.add_argument("--address", help="Ray cluster to resume on (default: as launched)")
     re_.add_argument("--quiet", action="store_true")
+    re_.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
     re_.set_defaults(func=cmd_resume)
 
     st = sub.add_parser("status", help="trials, best configuration and compute used of a sweep")
@@ -223,6 +225,7 @@ def register(sub):
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--words", type=int, default=100_000, help="size of the built-in train corpus (default 100,000)")
     de.add_argument("--quiet", action="store_true")
+    de.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
     de.set_defaults(func=cmd_demo)
 
     rr = sub.add_parser("rerun", help="re-train a sweep's best configurations with new seeds")
@@ -243,6 +246,7 @@ def register(sub):
                                                                     "node (default: the sweep's)")
     rr.add_argument("--overwrite", action="store_true")
     rr.add_argument("--quiet", action="store_true")
+    rr.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
     rr.set_defaults(func=cmd_rerun)
 
     ev = sub.add_parser("evaluate", help="score every trial's model of a sweep (Ray tasks), or one model folder, "

@@ -61,7 +61,8 @@ class GridSpec(ExperimentSpec):
             # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
             # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit
             # concurrency instead (--cpus-per-trial, --gpus-per-trial).
-            param_space={"run": tune.grid_search(self.runs)}, num_samples=1, **self.checkpoint_parts())
+            param_space={"run": tune.grid_search(self.runs)}, num_samples=1, total_trials=len(self.runs),
+            shown=["source_trial_id", "seed"], **self.checkpoint_parts())
 
     def missing_runs(self, exp) -> list[dict]:
         """Planned runs (source trial, seed) with no finished row in the results table."""

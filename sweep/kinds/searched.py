@@ -148,7 +148,7 @@ class SweepSpec(ExperimentSpec):
             # the concurrency limit lives in the searcher (TuneBOHB's max_concurrent): Ray's generic limiter
             # would also count paused trials
             search_alg=self.searcher(space), scheduler=self.scheduler(space), num_samples=self.samples,
-            **self.checkpoint_parts(exp))
+            shown=list(space.params), **self.checkpoint_parts(exp))
 
     def searcher(self, space):
         import numpy as np
