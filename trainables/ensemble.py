@@ -19,6 +19,12 @@ load_trained_model, which knows nothing of ensembles: this module is built on it
 writes a self-contained one (each member's weights in member_NN/), for an ensemble whose members changed (after
 fine-tuning).
 
+Fine-tuning an ensemble folder (trainables.finetune, checkpoint=<ensemble folder>) builds one sequence classifier
+per member, each as finetune builds one from a single checkpoint, and trains `SequenceClassificationEnsemble`: class
+logits the mean of the members' class logits, every member's parameters in the optimizer. Its saved form is the same
+self-contained layout (member_NN/ classifiers, ensemble.json with "head": "sequence-classification"), read back by
+`load_classification_ensemble`.
+
 Member and teacher folders are checked here (`check_causal_lm`) by reading small files only (config.json,
 tokenizer.json), so that a sweep can refuse a bad one before anything starts.
 """
@@ -141,6 +147,27 @@ class EnsembleConfig:
         return {"model_type": self.model_type, **vars(self)}
 
 
+def checked_members(members, fields) -> list:
+    """The members, refused in one line when there are none or their configs differ in one of `fields`."""
+    members = list(members)
+    if not members:
+        raise ConfigError("members: an ensemble needs at least one member")
+    for name in fields:
+        values = sorted({getattr(m.config, name) for m in members}, key=str)
+        if len(values) > 1:
+            raise ConfigError(f"members: their {name} differ ({', '.join(map(str, values))})")
+    return members
+
+
+def mean_logits(members, input_ids, attention_mask, **kwargs):
+    """The float32 mean of the members' logits, summed one member at a time (not one tensor per member held)."""
+    total = None
+    for member in members:
+        logits = member(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits.float()
+        total = logits if total is None else total + logits
+    return total / len(members)
+
+
 class Ensemble(torch.nn.Module):
     """A causal LM whose logits are the mean of its members' raw logits (in float32, whatever the members'
     precision). Its parameters are all its members', so a loss on the ensemble trains every member. Members:
@@ -148,24 +175,13 @@ class Ensemble(torch.nn.Module):
 
     def __init__(self, members):
         super().__init__()
-        members = list(members)
-        if not members:
-            raise ConfigError("members: an ensemble needs at least one member")
-        sizes = sorted({m.config.vocab_size for m in members})
-        if len(sizes) > 1:
-            raise ConfigError(f"members: their vocabularies differ ({', '.join(map(str, sizes))} entries)")
-        self.members = torch.nn.ModuleList(members)
-        self.config = EnsembleConfig([m.config for m in members])
+        self.members = torch.nn.ModuleList(checked_members(members, ("vocab_size",)))
+        self.config = EnsembleConfig([m.config for m in self.members])
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         from transformers.modeling_outputs import CausalLMOutput
 
-        total = None
-        for member in self.members:
-            # summed one member at a time: a (batch, length, vocabulary) tensor per member would be held otherwise
-            logits = member(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits.float()
-            total = logits if total is None else total + logits
-        logits = total / len(self.members)
+        logits = mean_logits(self.members, input_ids, attention_mask, **kwargs)
         loss = None
         if labels is not None:  # as transformers' causal LMs: position i predicts label i + 1; -100 is ignored
             loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
@@ -244,3 +260,98 @@ def load_ensemble(folder) -> Ensemble:
             raise ConfigError(f"{folder / ENSEMBLE_FILE}: member {info['folder']}: holds no loadable model")
         members.append(model)
     return Ensemble(members)
+
+
+# ---- fine-tuning a direct ensemble: one sequence classifier per member, their class logits averaged ----
+
+# what ensemble.json says of an ensemble of fine-tuned classifiers (SequenceClassificationEnsemble.save_pretrained)
+CLASSIFICATION_HEAD = "sequence-classification"
+
+
+class ClassificationEnsembleConfig(EnsembleConfig):
+    """EnsembleConfig, with the classifiers' num_labels and their pad token (the one they pool at the token before)."""
+
+    def __init__(self, member_configs):
+        super().__init__(member_configs)
+        self.num_labels = member_configs[0].num_labels
+
+
+class SequenceClassificationEnsemble(torch.nn.Module):
+    """Sequence classifiers (transformers' LlamaForSequenceClassification, one per member of a direct ensemble)
+    whose class logits are the mean of the members' class logits, in float32. Its parameters are all its
+    members', so fine-tuning it (trainables.finetune) trains every member through the mean, as the paper fine-tuned
+    its direct ensembles. Called and read as finetune reads a transformers classifier: `model(input_ids=...,
+    attention_mask=..., labels=None)` gives `.logits` (batch, num_labels) and `.loss` with labels;
+    `model.config.pad_token_id`; `save_pretrained(folder)`."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(checked_members(members, ("vocab_size", "num_labels", "pad_token_id")))
+        self.config = ClassificationEnsembleConfig([m.config for m in self.members])
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        logits = mean_logits(self.members, input_ids, attention_mask, **kwargs)
+        loss = None
+        if labels is not None:  # as transformers' classifiers: regression with one label, else cross-entropy
+            loss = (F.mse_loss(logits.squeeze(-1), labels.float()) if self.config.num_labels == 1
+                    else F.cross_entropy(logits, labels))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder, **kwargs):
+        """A self-contained folder, as Ensemble.save_pretrained: each member (a transformers classifier folder) in
+        member_NN/, named by ensemble.json; the tokenizer is the caller's to save beside it. Loaded again by
+        load_classification_ensemble (trainables.finetune.score_model)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [f"member_{i:02d}" for i in range(len(self.members))]
+        for name, member in zip(names, self.members):
+            member.save_pretrained(folder / name, **kwargs)
+        write_json(folder / ENSEMBLE_FILE, {"kind": KIND, "head": CLASSIFICATION_HEAD, "members": names,
+                                            "num_labels": self.config.num_labels})
+
+
+def classifier_ensemble_for_finetuning(folder, build_member):
+    """(tokenizer, SequenceClassificationEnsemble) of the ensemble folder `folder` (ensemble.json naming causal LMs),
+    for trainables.finetune: the tokenizer is the ensemble folder's, and each member is built by
+    `build_member(member_folder, tokenizer)` (finetune's own loading of one checkpoint: a new classification head,
+    the pad token set). A member whose folder holds a tokenizer must hold this one (tokenizer.json hashes); one
+    without (member_NN/ of Ensemble.save_pretrained) takes it. One-line ConfigErrors starting with `checkpoint:`."""
+    from transformers import AutoTokenizer
+
+    from .data.tokenizer import tokenizer_hash
+
+    folder = Path(folder)
+    where = f"checkpoint: {folder} (an ensemble)"
+    if not (folder / "tokenizer.json").is_file():
+        raise ConfigError(f"{where}: has no tokenizer.json beside {ENSEMBLE_FILE}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: has no readable tokenizer ({str(e).splitlines()[0]})") from None
+    sha = tokenizer_hash(folder)
+    members = []
+    for path in ensemble_members(folder):
+        member = check_member(path, f"{where}: member")["folder"]
+        if not any((member / name).is_file() for name in WEIGHT_FILES):  # a checkpoint with trainer_state.pt alone
+            raise ConfigError(f"{where}: member {member}: is not a Hugging Face model folder (no weights file)")
+        if (member / "tokenizer.json").is_file() and tokenizer_hash(member) != sha:
+            raise ConfigError(f"{where}: member {member}: its tokenizer is not the ensemble's "
+                              f"({folder / 'tokenizer.json'}; tokenizer.json hashes differ)")
+        members.append(build_member(member, tokenizer))
+    return tokenizer, SequenceClassificationEnsemble(members)
+
+
+def load_classification_ensemble(folder) -> SequenceClassificationEnsemble:
+    """A fine-tuned ensemble written by SequenceClassificationEnsemble.save_pretrained, its members loaded on the CPU
+    in float32."""
+    from transformers import AutoModelForSequenceClassification
+
+    folder = Path(folder)
+    members = []
+    for path in ensemble_members(folder):
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{folder / ENSEMBLE_FILE}: member {path}: not a model folder (no config.json)")
+        members.append(AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32))
+    return SequenceClassificationEnsemble(members)

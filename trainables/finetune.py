@@ -22,6 +22,12 @@ report; with `last`, the last epoch's. Every epoch is reported either way (BOHB 
 weights live in memory (on the CPU) while the run goes on and in each checkpoint while they are not the current
 ones, so a run paused after its best epoch and resumed still ends with that epoch's model.
 
+A direct ensemble (an ensemble folder of trainables.ensemble as `checkpoint`) is fine-tuned as the paper did: one
+classifier per member, built as above, trained together as a SequenceClassificationEnsemble (class logits the mean
+of the members' class logits, every member's parameters in the optimizer); its checkpoints hold the whole ensemble,
+and the model written at the end is an ensemble folder (member_NN/ classifiers, ensemble.json), which score_model
+reads.
+
 MNLI-mm: the mnli run also scores its model on the mismatched validation file when glue_dir has it
 (`mnli-mm.valid.jsonl`), reporting mnli_mm_accuracy, mnli_mm_val_loss and mnli_mm_n_valid beside the matched
 score every epoch (and best_mnli_mm_accuracy, at the best epoch by the matched score). task=mnli-mm is a
@@ -39,6 +45,8 @@ import torch
 import torch.nn.functional as F
 
 from . import glue, loop
+from .ensemble import (classifier_ensemble_for_finetuning, is_ensemble,
+                       load_classification_ensemble)
 from .errors import ConfigError
 from .model import WEIGHT_FILES
 from .reporting import Reporter, default_reporter
@@ -91,11 +99,15 @@ def resolve_config(config: dict) -> dict:
 
 def load_pretrained(checkpoint, num_labels: int):
     """(tokenizer, LlamaForSequenceClassification) from a pretraining Hugging Face folder; ConfigError when the
-    folder is not one, or when its model's vocabulary does not match its tokenizer."""
-    from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification
-    from transformers.utils import logging as hf_logging
+    folder is not one, or when its model's vocabulary does not match its tokenizer. An ensemble folder
+    (trainables.ensemble) gives a SequenceClassificationEnsemble of one such classifier per member, fine-tuned
+    together (the mean of their class logits)."""
+    from transformers import AutoTokenizer
 
     folder = Path(checkpoint)
+    if is_ensemble(folder):
+        return classifier_ensemble_for_finetuning(
+            folder, lambda member, tokenizer: build_classifier(member, tokenizer, num_labels))
     hint = " (the Hugging Face model is in its hf/ subfolder)" if (folder / "hf" / "config.json").is_file() else ""
     if not (folder / "config.json").is_file():
         raise ConfigError(f"checkpoint: {folder} is not a Hugging Face model folder (no config.json){hint}")
@@ -106,6 +118,15 @@ def load_pretrained(checkpoint, num_labels: int):
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as e:
         raise ConfigError(f"checkpoint: {folder} has no readable tokenizer ({str(e).splitlines()[0]})") from None
+    return tokenizer, build_classifier(folder, tokenizer, num_labels)
+
+
+def build_classifier(folder, tokenizer, num_labels: int):
+    """LlamaForSequenceClassification from the causal LM in `folder` with `tokenizer`: a new classification head,
+    the pad token set in its config."""
+    from transformers import AutoConfig, LlamaForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
     mconf = AutoConfig.from_pretrained(folder)
     if len(tokenizer) != mconf.vocab_size:
         raise ConfigError(f"checkpoint: {folder}: the model's vocabulary ({mconf.vocab_size} entries) does not match "
@@ -126,7 +147,7 @@ def load_pretrained(checkpoint, num_labels: int):
                                                                dtype=torch.float32)
     finally:
         hf_logging.set_verbosity(level)
-    return tokenizer, model
+    return model
 
 
 def pad_batch(seqs, pad_id, device):
@@ -295,14 +316,15 @@ def encode_split(glue_dir, task, split, tokenizer, max_length, limit=None) -> tu
 
 def score_model(folder, glue_dir, task: str, max_eval_examples=None, max_length=128, eval_batch_size=64,
                 num_threads=None) -> dict:
-    """A fine-tuned Hugging Face folder (a run's hf/ or output_dir) scored on a task's validation file as the trainable
-    scores it: {"score", "val_loss", "n_valid"}."""
+    """A fine-tuned Hugging Face folder (a run's hf/ or output_dir; a fine-tuned ensemble's folder too) scored on a
+    task's validation file as the trainable scores it: {"score", "val_loss", "n_valid"}."""
     from transformers import AutoTokenizer, LlamaForSequenceClassification
 
     t = glue.get_task(task)
     device, autocast = loop.setup_device(num_threads)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = LlamaForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32)
+    model = (load_classification_ensemble(folder) if is_ensemble(folder) else
+             LlamaForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32))
     model.to(device)
     xs, ys = encode_split(glue_dir, t, "validation", tokenizer, int(max_length), max_eval_examples)
     val_loss, preds = evaluate(model, xs, ys, int(eval_batch_size), model.config.pad_token_id, device, autocast)
