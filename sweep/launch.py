@@ -14,10 +14,11 @@ from .kinds.searched import space_config  # noqa: F401,E402
 from .runtime import trial_name  # noqa: F401,E402
 
 
-def launch(spec: ExperimentSpec, overwrite=False, verbose=1, what="sweep"):
-    """Start `spec` as a new experiment. Returns the experiment folder."""
+def launch(spec: ExperimentSpec, overwrite=False, verbose=1, what="sweep", space_file=None):
+    """Start `spec` as a new experiment. Returns the experiment folder. `space_file`: the space copied into the
+    folder, when not the spec's own (a family's, generated from its recipe: sweep/replicate.py)."""
     spec.prepare()
-    exp = folder.create(spec.storage, spec.name, spec.to_record(), spec.space_file(), overwrite, what)
+    exp = folder.create(spec.storage, spec.name, spec.to_record(), space_file or spec.space_file(), overwrite, what)
     try:
         with ray_session(spec.address):
             fit(exp, spec.tuner_parts(exp), verbose, max_failures=spec.max_failures)

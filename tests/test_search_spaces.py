@@ -36,8 +36,8 @@ def test_bundled_files_are_found():
     names = bundled_spaces()
     assert "teacher_pretraining" in names and "tiny_demo" in names
     assert len(SPACE_FILES) == len(names)
-    assert bundled_spaces(searchable=False) == ["teacher_table2"]
-    assert len(names) + 1 == len(list(SPACES_DIR.rglob("*.yaml")))
+    assert bundled_spaces(searchable=False) == ["student_table2", "teacher_table2"]
+    assert len(names) + 2 == len(list(SPACES_DIR.rglob("*.yaml")))
 
 
 def test_the_paper_teacher_is_a_fixed_configuration_of_table2():
