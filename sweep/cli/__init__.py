@@ -6,16 +6,18 @@ holds their `cmd_*` functions; none holds logic of its own.
     experiments.py  launch, resume, status, demo, rerun, evaluate
     finetune.py     finetune-all
     analyze.py      analyze correlate, analyze stability
+    report.py       report (one self-contained HTML page of a sweep)
+    replicate.py    replicate (a recipe trained with S seeds as one family; direct-ensemble families)
 
 Every error meant for the user derives from trainables.errors.UserError: printed on one line, exit status 2.
 """
 import argparse
 import logging
 
-from . import analyze, data, experiments, finetune, train
+from . import analyze, data, experiments, finetune, replicate, report, train
 from .common import run
 
-GROUPS = [data, train, experiments, finetune, analyze]
+GROUPS = [data, train, experiments, finetune, analyze, report, replicate]
 
 
 def build_parser():
