@@ -369,6 +369,21 @@ def markdown_table(results) -> str:
     return "\n".join(lines)
 
 
+def analyse(table_path, out_dir, max_budget_only=False, drop_diverged=True, n_boot=2000, seed=0):
+    """The whole analysis of a results table (what `babysweep analyze correlate` runs), its report and plots
+    written into out_dir: (results, notes on the trials analysed, {file name: path})."""
+    df, scored_notes = scored_validation_loss(read_table(table_path))
+    pairs = check_table(df, table_path)
+    try:
+        selected, notes = select_trials(df, max_budget_only=max_budget_only, drop_diverged=drop_diverged)
+    except AnalysisError as e:
+        raise AnalysisError(f"{table_path}: {e}") from None
+    notes += scored_notes
+    results = correlate(selected, pairs=pairs, n_boot=n_boot, seed=seed, only_present=False)
+    paths = write_report(results, notes, out_dir, plot_all(selected, results), source=table_path)
+    return results, notes, paths
+
+
 def write_report(results, notes, out_dir, figures, source=None) -> dict:
     """Write correlate.md, correlate.csv and <y>_vs_<x>.png/.pdf for each figure into out_dir (created if
     needed); each file under a temporary name first, then renamed. Plots left by an earlier run for a pair

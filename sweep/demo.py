@@ -1,4 +1,5 @@
-"""`babysweep demo`: the whole machinery on the built-in corpus, on a laptop, with nothing to download.
+"""`babysweep demo`: the whole machinery on the built-in corpus, on a laptop, with nothing to download: its data
+and its sweep (here; `--quick` stops there), then the rest of the paper's pipeline (analysis/pipeline.py).
 
 Its data folder (--dir) is the demo's own: the corpus folder is named by the generator's version, and a prepared
 folder made there by an earlier babysweep with other settings (say, before the tail validation split) is prepared
@@ -22,7 +23,7 @@ def demo_data(root, words=DEMO_WORDS, seed=0, log=print) -> Path:
     prepared folder. A prepared folder there made by an earlier version or with other settings is prepared again:
     the folder is the demo's own. Anything else in its place is refused (DataError), never deleted."""
     root = Path(root)
-    corpus, prepared = root / f"corpus-v{VERSION}-{words}-seed{seed}", root / f"prepared-{words}-seed{seed}"
+    corpus, prepared = demo_corpus(root, words, seed), root / f"prepared-{words}-seed{seed}"
     log(f"built-in corpus: {corpus}")
     generate_corpus(corpus, words=words, seed=seed)  # reused when already there
     try:
@@ -36,10 +37,20 @@ def demo_data(root, words=DEMO_WORDS, seed=0, log=print) -> Path:
     return prepared
 
 
+def demo_corpus(root, words=DEMO_WORDS, seed=0) -> Path:
+    """The demo's built-in corpus folder under `root` (its BLiMP-format pairs in blimp/, EWoK items in ewok/)."""
+    return Path(root) / f"corpus-v{VERSION}-{words}-seed{seed}"
+
+
+def demo_spec(prepared, storage="runs", name="demo", samples=16, seed=0, cpus_per_trial=1.0) -> SweepSpec:
+    """The demo's sweep: BOHB over the tiny space on the prepared built-in corpus."""
+    return SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(prepared), algo="bohb", samples=samples,
+                     cpus_per_trial=cpus_per_trial, seed=seed, name=name, storage=storage)
+
+
 def run_demo(root="runs/demo-data", storage="runs", name="demo", samples=16, seed=0, words=DEMO_WORDS,
              cpus_per_trial=1.0, log=print, verbose=1):
+    """The demo's sweep alone (`babysweep demo --quick`); the whole pipeline is analysis.pipeline's."""
     prepared = demo_data(root, words, seed, log)
-    spec = SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(prepared), algo="bohb", samples=samples,
-                     cpus_per_trial=cpus_per_trial, seed=seed, name=name, storage=storage)
     # A demo is meant to be run again: it replaces its own previous results, never anything else's
-    return launch(spec, overwrite=True, verbose=verbose)
+    return launch(demo_spec(prepared, storage, name, samples, seed, cpus_per_trial), overwrite=True, verbose=verbose)

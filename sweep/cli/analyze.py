@@ -58,21 +58,11 @@ def nonnegative_int(text: str) -> int:
 # ---------------------------------------------------------------------------------------------- correlate
 
 def cmd_correlate(args):
-    from analysis.correlate import (check_table, correlate, markdown_table, plot_all, read_table,
-                                    scored_validation_loss, select_trials, write_report)
+    from analysis.correlate import analyse, markdown_table
 
     table, out = resolve_table(args)
-    df, scored_notes = scored_validation_loss(read_table(table))
-    pairs = check_table(df, table)
-    try:
-        selected, notes = select_trials(df, max_budget_only=args.max_budget_only,
-                                        drop_diverged=not args.keep_diverged)
-    except AnalysisError as e:
-        raise AnalysisError(f"{table}: {e}") from None
-    notes += scored_notes
-    results = correlate(selected, pairs=pairs, n_boot=args.bootstrap, seed=args.seed, only_present=False)
-    figures = plot_all(selected, results)
-    paths = write_report(results, notes, out, figures, source=table)
+    results, notes, paths = analyse(table, out, max_budget_only=args.max_budget_only,
+                                    drop_diverged=not args.keep_diverged, n_boot=args.bootstrap, seed=args.seed)
 
     print(f"results table: {table}")
     for note in notes:
