@@ -146,6 +146,7 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
     # Save Ray's experiment state every few seconds (Ray's default adapts up to minutes): a killed driver then
     # loses little, and folder.reconcile_with_table() restores what the results table saw finish in between
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # wanted, not a warning
     failures.install(max_failures)
     progress = progress_line(parts) if verbose == 1 else None
     if restore:

@@ -26,9 +26,31 @@ def babysweep(*args, timeout=600, **kw):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path):
+def test_demo_runs_the_whole_pipeline_and_leaves_a_report(tmp_path):
+    out = babysweep("demo", "--samples", 6, "--words", 20_000, "--pairs", 10, "--dir", tmp_path / "data",
+                    "--storage", tmp_path / "runs")
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert len(lines) <= 200 and "log__" not in out.stdout
+    for stage in ("sweep", "evaluate", "correlate", "rerun", "stability", "report"):
+        assert f"[{stage}] done in" in out.stdout, stage
+    assert any(line.startswith("[00:") and "best val_loss" in line for line in lines)  # the progress line
+    findings = lines[lines.index("findings:") + 1:]
+    assert findings[0].startswith("  built-in pairs: R² = ") and findings[1].startswith("  test loss: R² = ")
+    assert "stability:" in findings[2] and "regressed when re-trained" in findings[2]
+    report = tmp_path / "runs" / "demo" / "report.html"
+    assert lines[-1] == f"report: {report}" and report.is_file()
+    table = read_table(tmp_path / "runs" / "demo" / "results.csv")
+    assert "builtin_pairs" in table and table["builtin_pairs"].notna().all()  # every model scored
+    rerun = read_table(tmp_path / "runs" / "demo-rerun" / "results.csv")
+    assert set(rerun["state"]) == {"TERMINATED"} and (rerun["source_trial_id"] == "baseline").sum() == 2
+    assert (tmp_path / "runs" / "demo-rerun" / "analysis" / "stability.md").is_file()
+
+
+@pytest.mark.slow
+def test_demo_quick_is_the_sweep_alone(tmp_path):
     t0 = time.time()
-    out = babysweep("demo", "--samples", 4, "--words", 20_000, "--dir", tmp_path / "data", "--storage",
+    out = babysweep("demo", "--quick", "--samples", 4, "--words", 20_000, "--dir", tmp_path / "data", "--storage",
                     tmp_path / "runs", "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
     table = read_table(tmp_path / "runs" / "demo" / "results.csv")
