@@ -105,8 +105,11 @@ def local_head():
 
 @pytest.mark.slow
 def test_launch_joins_a_local_head(tiny_data, tmp_path, local_head):
+    # `--address auto` with RAY_ADDRESS naming our head: bare `auto` would take the newest Ray on the machine, which
+    # another job's may be. Joining by address needs RAY_AUTH_MODE=token (docs/cluster.md)
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{local_head}", "RAY_AUTH_MODE": "token"}
     out = babysweep("launch", TINY_SPACE, "--data", tiny_data, "--address", "auto", "--samples", 3,
-                    "--storage", tmp_path / "runs", "--name", "onhead", "--quiet")
+                    "--storage", tmp_path / "runs", "--name", "onhead", "--quiet", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Connected to Ray cluster" in out.stderr and "Started a local Ray instance" not in out.stderr
     table = read_table(tmp_path / "runs" / "onhead" / "results.csv")
@@ -139,10 +142,11 @@ def test_killed_driver_then_resume_loses_and_reruns_nothing(tiny_data, tmp_path)
     killed_at = time.time()
     time.sleep(2)
     st = babysweep("status", "crash", "--storage", runs)
-    assert "driver stopped (driver killed)" in st.stdout
+    assert f"driver stopped (driver pid {driver.pid} killed)" in st.stdout
 
     out = babysweep("resume", "crash", "--storage", runs, "--quiet")
     assert out.returncode == 0, out.stderr[-3000:]
+    assert f"its last driver (pid {driver.pid}) is gone; taking over its lock" in out.stdout  # the stale lock
     after = read_table(exp / "results.csv").set_index("trial_id")
     # the sweep completes its 8 trials; a trial Ray's stored state never recorded (the driver died within
     # seconds of starting it) is marked LOST, not silently dropped
