@@ -61,7 +61,7 @@ def register(sub):
     t.add_argument("--space", help="search-space YAML whose centre gives the configuration, or a fixed "
                                    "configuration (default: search_spaces/teacher_table2.yaml, paper Table 2)")
     t.add_argument("--data", required=True, help="prepared data folder (babysweep data prepare)")
-    t.add_argument("--preset", help="model preset (smollm-345m, babyllama-16m, tiny)")
+    t.add_argument("--preset", help="model preset (smollm-345m, babyllama-16m, llama-2m, tiny: trainables/model.py)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one value (repeatable)")
     t.add_argument("--out", help="output folder (default runs/train-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
