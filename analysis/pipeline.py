@@ -22,7 +22,7 @@ from sweep.runtime import ray_session
 
 from .correlate import analyse, format_r2
 from .evaluate import evaluate_sweep
-from .stability import stability_report
+from .stability import stability_report, stability_table
 
 
 @dataclass
@@ -72,16 +72,14 @@ def run_pipeline(spec, suites: dict, pairs_per_paradigm=None, top_k=3, seeds=2, 
                                          overwrite=overwrite, verbose=verbose, log=quiet_log)
 
     with stage("stability", outcome, log):
-        rerun = load_experiment(outcome.rerun.name, storage)
-        stability_report(load_experiment(name, storage).table, rerun.table, rerun.analysis_dir)
-        from .stability import stability_table
-
-        outcome.stability = stability_table(load_experiment(name, storage).table, rerun.table)
+        source, rerun = load_experiment(name, storage), load_experiment(outcome.rerun.name, storage)
+        stability_report(source.table, rerun.table, rerun.analysis_dir)
+        outcome.stability = stability_table(source.table, rerun.table)  # validation loss's, for the findings
 
     with stage("report", outcome, log):
         from .report import write_report
 
-        outcome.report = write_report(load_experiment(name, storage))
+        outcome.report = write_report(source)
     outcome.findings = findings(outcome)
     return outcome
 

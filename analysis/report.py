@@ -385,6 +385,11 @@ def command(exp, *words) -> str:
     return "babysweep " + " ".join(words) + storage_flag(exp)
 
 
+def analysis_folders(exp, reruns) -> list[Path]:
+    """Where an analysis of this sweep may be: its own analysis folder, then each re-run's."""
+    return [exp.analysis_dir] + [r / "analysis" for r in reruns]
+
+
 def find_reruns(exp) -> list[Path]:
     """Re-run experiments of this sweep in its storage: <name>-rerun first, then any other whose sweep.json says
     kind rerun with this source."""
@@ -690,7 +695,7 @@ class Report:
         exp = self.exp
         head = '<section id="stability"><h2>Stability of the best configurations (re-runs)</h2>'
         reruns = find_reruns(exp)
-        folders = [exp.analysis_dir] + [r / "analysis" for r in reruns]
+        folders = analysis_folders(exp, reruns)
         found = [f for f in folders if (f / "stability.md").is_file()]
         rerun_cmd = cmd(command(exp, "rerun", exp.name))
         if not found:
@@ -732,7 +737,7 @@ class Report:
         exp = self.exp
         head = '<section id="comparison"><h2>Family comparison</h2>'
         reruns = find_reruns(exp)
-        folders = [exp.analysis_dir] + [r / "analysis" for r in reruns]
+        folders = analysis_folders(exp, reruns)
         pngs = [(f / "compare.png", _png(f / "compare.png")) for f in folders if (f / "compare.png").is_file()]
         pngs = [(p, data) for p, data in pngs if data is not None]
         if not pngs:

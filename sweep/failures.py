@@ -38,16 +38,14 @@ POLICY = RetryPolicy()
 def summarise(exc) -> tuple[str, bool]:
     """(one line naming the error, whether it is the trial's own fault) for an exception Ray hands the controller:
     a RayTaskError wrapping the trainable's exception, a RayActorError for a lost worker or node, or another."""
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayTaskError
 
     from trainables.errors import UserError
 
     cause = exc
     if isinstance(exc, RayTaskError):
         cause = getattr(exc, "cause", None) or exc.as_instanceof_cause()
-    own = isinstance(cause, UserError)
-    if isinstance(cause, RayActorError) or not isinstance(cause, BaseException):
-        own = False
+    own = isinstance(cause, UserError)  # a lost worker or node (RayActorError) is not
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     if isinstance(cause, RayTaskError):  # the cause could not be unpickled: its last line names it
         text = lines[-1] if lines else type(cause).__name__

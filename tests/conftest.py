@@ -52,3 +52,24 @@ def small_sweep(tiny_data, tmp_path_factory):
     launch(SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(tiny_data), samples=5, name="small",
                      storage=str(runs)), verbose=0)
     return runs
+
+
+def watch_table(path, find, process, timeout=300, every=0.2):
+    """Read the results table at `path` every `every` seconds while `process` runs, until `find(table)` returns
+    something other than None, and return that; None when the process ended or `timeout` passed first. (For tests
+    that act on a running sweep: kill its worker, its node, its driver.)"""
+    import time
+
+    from sweep.table import read_table
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        time.sleep(every)
+        try:
+            table = read_table(path)
+        except Exception:  # not written yet
+            continue
+        found = find(table)
+        if found is not None:
+            return found
+    return None

@@ -3,11 +3,10 @@ stopped by PID): its trials run on both nodes, the second node is killed mid-tri
 the killed trial resumed from its checkpoint on the head. Nothing else on the machine is touched."""
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, watch_table
 from sweep.local_cluster import LocalCluster
 from sweep.table import read_history, read_table
 
@@ -25,19 +24,19 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_head(tiny_dat
             cwd=REPO, env=cluster.driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True)
         table_path = tmp_path / "runs" / "two" / "results.csv"
-        victim, deadline = None, time.time() + 300
-        while victim is None and time.time() < deadline and driver.poll() is None:
-            time.sleep(0.3)
-            try:
-                table = read_table(table_path)
-            except Exception:
-                continue
+
+        def trial_on_second_node(table):
+            """(its row, the table) once exactly one trial runs on the second node, past its first epoch."""
             if "worker_pid" not in table or table["worker_pid"].isna().any() or len(table) < 2:
-                continue
+                return None
             on_second = table[table["worker_pid"].astype(int).isin(second.pids())]
             if len(on_second) == 1 and on_second["epoch"].iloc[0] >= 1:
-                victim = on_second.iloc[0]
-        assert victim is not None, "no trial reached its second epoch on the second node"
+                return on_second.iloc[0], table
+            return None
+
+        found = watch_table(table_path, trial_on_second_node, driver, every=0.3)
+        assert found is not None, "no trial reached its second epoch on the second node"
+        victim, table = found
         assert table["node_id"].nunique() == 2  # the trials ran on both nodes
         second.kill()  # the node's every process (raylet, workers), by the PIDs its `ray start` started
         out, err = driver.communicate(timeout=600)

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, TINY_TRAIN
+from conftest import REPO, TINY_TRAIN, watch_table
 from sweep.table import read_history, read_table
 from trainables.errors import CheckpointError
 from trainables.pretrain import pretrain
@@ -81,15 +81,8 @@ def test_a_trial_whose_worker_is_killed_resumes_from_its_checkpoint_and_ends_as_
                                                                                                   tmp_path):
     killed = launch(tmp_path, tiny_data, "killed")
     table_path = tmp_path / "runs" / "killed" / "results.csv"
-    victim, deadline = None, time.time() + 300
-    while victim is None and time.time() < deadline and killed.poll() is None:
-        time.sleep(0.2)
-        try:
-            table = read_table(table_path)
-        except Exception:
-            continue
-        if "worker_pid" in table and (table["epoch"] >= 1.0).any():
-            victim = int(table["worker_pid"].iloc[0])
+    victim = watch_table(table_path, lambda table: int(table["worker_pid"].iloc[0])
+                         if "worker_pid" in table and (table["epoch"] >= 1.0).any() else None, killed)
     assert victim is not None, "the trial did not reach its second epoch"
     time.sleep(0.5)  # into the epoch, between two reports
     os.kill(victim, signal.SIGKILL)  # the trial's Ray worker process, by its PID
