@@ -38,12 +38,13 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
+
+from trainables.files import scratch_folder
 
 from . import folder
 from .errors import SweepError
@@ -215,8 +216,8 @@ def launch_family(name, space, trainable=None, seeds=3, sets=None, data=None, st
     text = family_space_text(name, recipe, trainable, runs, new_seeds, dict(sets or {}))
     log(f"family {name}: {recipe.path.name}, {trainable}, seeds {new_seeds} ({len(runs)} run(s)); each seed "
         f"changes {what}")
-    with tempfile.TemporaryDirectory(prefix="babysweep-family-") as tmp:
-        space_copy = Path(tmp) / SPACE
+    with scratch_folder(prefix="babysweep-family-") as tmp:
+        space_copy = tmp / SPACE
         space_copy.write_text(text)
         return launch(spec, overwrite, verbose, what="family", space_file=space_copy)
 

@@ -19,7 +19,7 @@ from sweep.experiment import load_experiment
 from sweep.kinds import KINDS, GridSpec, SweepSpec, spec_from_record
 from sweep.status import format_status, sweep_status
 from sweep.table import read_table
-from trainables.files import atomic_path, folder_is_free, staged_folder, write_text
+from trainables.files import atomic_path, folder_is_free, scratch_folder, staged_folder, write_text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 SCORED = {"0ad21f93": 0.5642857142857143, "5fb92ac8": 0.5392857142857143}  # legacy/evaluation.csv
@@ -308,6 +308,35 @@ def test_staged_folder_replaces_an_empty_folder_and_leaves_a_published_one(tmp_p
         (again.path / "theirs").write_text("2")
     assert not again.published and sorted(p.name for p in out.iterdir()) == ["mine"]
     assert leftovers(tmp_path) == []
+
+
+SCRATCH_CHILD = """
+import os, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from trainables.files import scratch_folder
+with scratch_folder() as folder:
+    (folder / "trainer_state.pt").write_text("half a checkpoint")
+    print(folder, flush=True)
+    os.kill(os.getpid(), 9)  # killed outright, as a lost worker is: no finally runs
+"""
+
+
+def test_a_killed_process_scratch_folder_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    child = subprocess.run([sys.executable, "-c", SCRATCH_CHILD, str(tmp_path)], capture_output=True, text=True,
+                           cwd=Path(__file__).parents[1])
+    assert child.returncode == -9, child.stderr
+    orphan = Path(child.stdout.strip())
+    assert orphan.parent == tmp_path and orphan.name.startswith("babysweep-ckpt-")
+    assert (orphan / "trainer_state.pt").exists()  # what SIGKILL leaves behind
+    live = tmp_path / f"babysweep-ckpt-{os.getpid()}-other"  # a running process's folder (ours): kept
+    live.mkdir()
+    other_prefix = tmp_path / "babysweep-family-999999999-x"  # another prefix: not this sweep's business
+    other_prefix.mkdir()
+
+    with scratch_folder() as mine:
+        assert mine.exists() and mine.name.startswith(f"babysweep-ckpt-{os.getpid()}-")
+    assert not orphan.exists() and live.exists() and other_prefix.exists() and not mine.exists()
 
 
 def test_read_table_of_the_fixture_is_typed(storage):

@@ -119,9 +119,36 @@ def folder_is_free(out) -> bool:
 
 @contextmanager
 def scratch_folder(prefix="babysweep-ckpt-"):
-    """A private temporary folder for one checkpoint: the reporter copies it away, then it goes."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    """A private temporary folder (a checkpoint the reporter copies away, a family's space file); it goes on exit.
+
+    A process killed outright (a lost worker, a SIGKILLed driver) cannot remove its own, so the folder's name
+    carries its owner's PID and every new one first removes the leftovers of owners that no longer run."""
+    remove_orphaned_scratch(prefix)
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_orphaned_scratch(prefix, where=None) -> list[Path]:
+    """Remove the `prefix<pid>-*` folders under `where` (the temp folder) of PIDs that no longer run; returns them.
+    A PID that runs again (reused) keeps its folders: a leftover is never worth removing a live process's files."""
+    removed = []
+    for folder in Path(where or tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or _runs(int(pid)) or not folder.is_dir() or folder.is_symlink():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    return True
