@@ -1,22 +1,17 @@
 """benchmarks/bench_ngram_blimp.py: its Witten-Bell n-grams are proper distributions that fit better with each order,
 they score minimal pairs as babysweep scores them (a pair the model has seen verbatim is right), and the whole
 benchmark runs on a prepared built-in corpus; bad input is one line and exit 2. Fast: no training, no Ray."""
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_ngram_blimp", REPO / "benchmarks" / "bench_ngram_blimp.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_ngram_blimp")
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,15 @@
 """benchmarks/bench_science.py: a tiny configuration end to end on the built-in corpus (its pairs copied into
 folders named as BabyLM's, so they score as BLiMP filtered and supplement), and its bad inputs (one line, exit 2)."""
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_science", REPO / "benchmarks" / "bench_science.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return load_bench()
+    return load_benchmark("bench_science")
 
 
 @pytest.fixture(scope="module")
