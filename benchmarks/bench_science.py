@@ -13,8 +13,8 @@
 4. one markdown summary (--summary): the three R² (test loss, BLiMP filtered, BLiMP supplement on validation loss)
    with intervals and n, the BLiMP range across trials, the stability verdicts, wall time per stage, the command.
 
-The defaults are sized to finish in about 30 minutes on 2 CPU cores (measured: 30 min with 50 pairs per paradigm
-while other jobs shared the cores; docs/findings.md).
+The defaults are sized to finish in 25-30 minutes on 2 CPU cores (measured with 50 pairs per paradigm: 25 min from
+a fresh clone, 30 min while other jobs shared the cores; docs/findings.md).
 Bad input (a corpus smaller than --words, an unknown preset, a BLiMP folder without *.jsonl files) is a one-line
 error and exit status 2 before anything long starts.
 """
