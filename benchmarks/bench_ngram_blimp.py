@@ -33,7 +33,7 @@ class WittenBell:
     """n-gram probabilities of token ids, interpolated Witten-Bell down to an add-one unigram."""
 
     def __init__(self, tokens: np.ndarray, order: int, vocab_size: int):
-        self.order, self.vocab_size = order, vocab_size
+        self.order = order
         self.unigram = (np.bincount(tokens, minlength=vocab_size) + 1.0) / (len(tokens) + vocab_size)
         seq = tokens.tolist()
         self.counts = {}      # n -> Counter of (context..., token)
@@ -81,9 +81,8 @@ def suite_accuracy(model, tokenizer, folder, pairs) -> tuple[float, float]:
 
 
 def mean_loss(model, tokens: np.ndarray) -> float:
-    seq = tokens.tolist()
-    return -float(np.mean([math.log(model.prob(tuple(seq[max(0, i - model.order + 1):i]), seq[i]))
-                           for i in range(1, len(seq))]))
+    """Nats per token over every token after the first, as val_loss counts them."""
+    return -model.logprob(tokens.tolist()) / (len(tokens) - 1)
 
 
 def main(argv=None):
@@ -113,12 +112,13 @@ def main(argv=None):
 
     print(f"{args.data}: {len(train):,} train tokens, vocabulary {data.vocab_size:,}; {args.pairs} pairs per paradigm")
     print(f"{'model':<8} {'val loss':>9} {'BLiMP filtered':>15} {'(ties)':>7} {'supplement':>11} {'(ties)':>7}")
+    train, validation = np.asarray(train, dtype=np.int64), np.asarray(validation, dtype=np.int64)
     for order in range(1, args.order + 1):
-        model = WittenBell(np.asarray(train, dtype=np.int64), order, data.vocab_size)
+        model = WittenBell(train, order, data.vocab_size)
         filtered, filtered_ties = suite_accuracy(model, tokenizer, args.blimp, args.pairs)
         supplement, supplement_ties = (suite_accuracy(model, tokenizer, args.supplement, args.pairs)
                                        if args.supplement else (float("nan"), float("nan")))
-        print(f"{f'{order}-gram':<8} {mean_loss(model, np.asarray(validation, dtype=np.int64)):>9.3f} "
+        print(f"{f'{order}-gram':<8} {mean_loss(model, validation):>9.3f} "
               f"{filtered:>15.3f} {filtered_ties:>7.1%} {supplement:>11.3f} {supplement_ties:>7.1%}", flush=True)
     return 0
 

@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from trainables.files import write_json, write_text
+from trainables.files import process_runs, write_json, write_text
 
 from .errors import SweepError
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
@@ -141,12 +141,8 @@ def read_driver(exp: Path) -> dict | None:
 
 def driver_alive(info: dict) -> bool:
     if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        try:
-            os.kill(info["pid"], 0)
-        except ProcessLookupError:
+        if not process_runs(info["pid"]):
             return False
-        except PermissionError:
-            pass
         # the process exists; a heartbeat long stopped means the pid was reused (drivers before babysweep 0.3
         # wrote no heartbeat: their pid alone says)
         return "heartbeat_s" not in info or info["age_s"] <= STALE_AFTER_S

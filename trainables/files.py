@@ -137,14 +137,15 @@ def remove_orphaned_scratch(prefix, where=None) -> list[Path]:
     removed = []
     for folder in Path(where or tempfile.gettempdir()).glob(f"{prefix}*-*"):
         pid = folder.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _runs(int(pid)) or not folder.is_dir() or folder.is_symlink():
+        if not pid.isdigit() or process_runs(int(pid)) or not folder.is_dir() or folder.is_symlink():
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
 
 
-def _runs(pid: int) -> bool:
+def process_runs(pid: int) -> bool:
+    """True when a process `pid` exists on this machine (signal 0 checks without signalling)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
