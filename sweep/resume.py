@@ -4,6 +4,7 @@ from .errors import SweepError
 from .failures import check_max_failures
 from .kinds import spec_from_record
 from .runtime import fit, ray_session
+from .table import TABLE, read_table
 
 
 def resume(name, storage=folder.DEFAULT_STORAGE, retry_errored=False, address=None, verbose=1, max_failures=None):
@@ -20,6 +21,8 @@ def resume(name, storage=folder.DEFAULT_STORAGE, retry_errored=False, address=No
     if not tune.Tuner.can_restore(str(exp)):
         raise SweepError(f"sweep {name!r}: Ray has not saved an experiment state in {exp} yet; launch it again "
                          f"with --overwrite")
+    if (exp / TABLE).exists():
+        read_table(exp / TABLE)  # the experiment's own files before its inputs: a damaged table is the first thing to say
     spec.check_inputs()
     with folder.driver_lock(exp):  # before reconciling: a running driver's state is not ours to change
         folder.reconcile_with_table(exp)

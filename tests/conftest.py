@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,33 @@ def shared_data(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real-format data {path} is absent (../shared/data is only beside developer and CI clones)")
     return path
+
+
+LEGACY_FIXTURE = REPO / "tests" / "fixtures" / "legacy_v0_1"  # folders written by babysweep 0.1 (its README)
+# The absolute paths the fixture's text files name: where it was made, on another machine
+LEGACY_ORIGIN = {"runs": "/tmp/legacy/runs", "data": "/tmp/legacy/prep", "code": "/tmp/oldcode"}
+
+
+def copy_legacy(storage: Path, names=("legacy", "legacy-rerun"), data=None) -> Path:
+    """The legacy fixture's experiments copied into `storage`, with the absolute paths their tables and records name
+    (of the machine that made them) rewritten into the copy's own tmp_path: the storage to `storage`, the data folder
+    to `data` (default: an absent folder beside `storage`), so that no test depends on what /tmp holds here. Ray's
+    pickles (tuner.pkl) keep the old paths: a resume relocates them, and tests/test_experiment_api checks it."""
+    storage = Path(storage)
+    data = Path(data) if data is not None else storage.parent / "legacy-data-absent"
+    new = {"runs": str(storage), "data": str(data), "code": str(storage.parent / "legacy-code-absent")}
+    for name in names:
+        shutil.copytree(LEGACY_FIXTURE / name, storage / name)
+        for path in (storage / name).rglob("*"):
+            if path.suffix in (".csv", ".json") and path.is_file():
+                try:
+                    text = path.read_text()
+                except UnicodeDecodeError:
+                    continue
+                for key, origin in LEGACY_ORIGIN.items():
+                    text = text.replace(origin, new[key])
+                path.write_text(text)
+    return storage
 
 
 def load_benchmark(name: str):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_legacy
 from search_spaces.loader import SPACES_DIR
 from sweep.cli import main
 
@@ -47,7 +48,7 @@ def test_launch_refuses_resources_ray_would_wait_for_forever(tmp_path, capsys, a
 ])
 def test_evaluate_refuses_a_setting_that_would_score_nothing_or_hang(tmp_path, capsys, argv, message):
     runs = tmp_path / "runs"
-    shutil.copytree(LEGACY / "legacy", runs / "legacy")
+    copy_legacy(runs, ["legacy"])
     before = (runs / "legacy" / "results.csv").read_text()
     assert main(["evaluate", "legacy", "--storage", str(runs), "--blimp", str(tmp_path), *argv]) == 2
     err = error_lines(capsys)
@@ -77,7 +78,7 @@ def test_a_trainable_setting_that_is_not_a_number_is_one_line(value, message):
 def test_a_damaged_results_table_or_record_is_one_line_for_every_reader_and_left_as_it_is(tmp_path, capsys, file,
                                                                                          content, message):
     runs = tmp_path / "runs"
-    shutil.copytree(LEGACY / "legacy", runs / "legacy")
+    copy_legacy(runs, ["legacy"])
     (runs / "legacy" / file).write_text(content)
     pairs = tmp_path / "pairs"
     pairs.mkdir()
@@ -166,7 +167,7 @@ def test_train_refuses_a_setting_out_of_range_before_training(tmp_path, capsys, 
 ])
 def test_a_negative_max_failures_is_one_line(tmp_path, capsys, command):
     store = tmp_path / "store"
-    shutil.copytree(LEGACY, store)
+    copy_legacy(store)
     before = sorted(p.relative_to(store) for p in store.rglob("*"))
     assert main([*command, "--storage", str(store), "--max-failures", "-1"]) == 2
     err = error_lines(capsys)

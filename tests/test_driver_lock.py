@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_legacy
 from sweep import folder
 from sweep.cli import main
 from sweep.errors import SweepError
@@ -20,8 +21,7 @@ LEGACY = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 
 @pytest.fixture
 def storage(tmp_path):
-    shutil.copytree(LEGACY, tmp_path / "runs")
-    return tmp_path / "runs"
+    return copy_legacy(tmp_path / "runs")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import copy_legacy
 from sweep.cli import main
 from sweep.table import read_table
 from test_blimp import one_thread, random_checkpoint  # noqa: F401  (fixtures)
@@ -49,8 +50,7 @@ def test_evaluate_a_model_folder_prints_its_table(tiny_data, random_checkpoint, 
 def test_a_folder_wins_over_a_sweep_of_its_name_only_when_it_holds_a_model(tiny_data, random_checkpoint, tmp_path,
                                                                           monkeypatch, capsys):
     runs = tmp_path / "runs"
-    for name in ("legacy", "legacy-rerun"):
-        shutil.copytree(FIXTURE / name, runs / name)
+    copy_legacy(runs)
     monkeypatch.chdir(tmp_path)
     shutil.copytree(random_checkpoint, tmp_path / "legacy-rerun")  # a model folder named as a sweep
     (tmp_path / "legacy").mkdir()  # a folder named as a sweep, with no model in it

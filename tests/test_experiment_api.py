@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import copy_legacy
 from sweep import folder
 from sweep.cli import main
 from sweep.errors import SweepError
@@ -29,9 +30,7 @@ SCORED = {"0ad21f93": 0.5642857142857143, "5fb92ac8": 0.5392857142857143}  # leg
 def storage(tmp_path):
     """A copy of the babysweep 0.1 folders `legacy` and `legacy-rerun` (the fixture itself is never written)."""
     runs = tmp_path / "runs"
-    for name in ("legacy", "legacy-rerun"):
-        shutil.copytree(FIXTURE / name, runs / name)
-    return runs
+    return copy_legacy(runs)
 
 
 def one_line(message: str) -> str:
@@ -47,7 +46,7 @@ def test_a_record_without_kind_is_a_searched_sweep(storage):
     assert exp.kind == "sweep" and type(exp.spec) is SweepSpec
     s = exp.spec
     assert (s.name, s.algo, s.samples, s.seed, s.reduction_factor) == ("legacy", "bohb", 4, 0, 3.0)
-    assert s.space == "search_spaces/tiny_demo.yaml" and s.extra == {"data": "/tmp/legacy/prep"}
+    assert s.space == "search_spaces/tiny_demo.yaml" and s.extra == {"data": str(storage.parent / "legacy-data-absent")}
 
 
 def test_the_rerun_record_is_a_grid(storage):
@@ -188,7 +187,7 @@ def test_status_of_the_legacy_folders(storage):
     assert b["trial_id"] == "0ad21f93" and b["metric"] == "val_loss" and b["epoch"] == 3.0
     assert b["value"] == pytest.approx(2.1037569667326355) and b["val_loss"] == b["value"]
     assert b["config"]["batch_size"] == 16 and type(b["config"]["batch_size"]) is int
-    assert b["checkpoint"] == "/tmp/legacy/runs/legacy/trial_0ad21f93/checkpoint_000002/hf"
+    assert b["checkpoint"] == str(storage / "legacy/trial_0ad21f93/checkpoint_000002/hf")
     assert {r["trial_id"] for r in st["rows"]} == {"27410418", "1503e236", "0ad21f93", "5fb92ac8"}
     json.dumps(st)  # plain values only: `status --json` prints it
 

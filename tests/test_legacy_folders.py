@@ -1,7 +1,7 @@
 """Experiment folders written by babysweep 0.1 (tests/fixtures/legacy_v0_1) still resume and analyse with this
 version: real Ray runs, and one real tiny training (the re-run the table never recorded).
 
-The fixture's data folder (/tmp/legacy/prep) exists only where it was made; its records are pointed at tiny_data,
+The fixture's data folder (/tmp/legacy/prep) exists only where it was made; its records are pointed at tiny_data
 the same kind of data (the built-in corpus, vocabulary 400, sequence length 32)."""
 import json
 import shutil
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, copy_legacy
 from sweep.table import read_table
 
 pytestmark = pytest.mark.slow
@@ -27,14 +27,7 @@ def babysweep(*args, timeout=600):
 
 
 def copy_fixture(tiny_data, runs: Path) -> Path:
-    for name in ("legacy", "legacy-rerun"):
-        shutil.copytree(FIXTURE / name, runs / name)
-        path = runs / name / "sweep.json"
-        record = json.loads(path.read_text())
-        record["data"] = str(tiny_data)
-        record["extra"]["data"] = str(tiny_data)
-        path.write_text(json.dumps(record, indent=2))
-    return runs
+    return copy_legacy(runs, data=tiny_data)
 
 
 def ray_statuses(exp: Path) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import copy_legacy
 from analysis.report import REPORT_HTML, ReportError, bracket_rungs, write_report
 from sweep import folder
 from sweep.cli import main
@@ -117,7 +118,7 @@ def babysweep(capsys, *args):
 def storage(tmp_path):
     """A copy of the legacy storage: the sweep "legacy" and its re-run "legacy-rerun"."""
     runs = tmp_path / "runs"
-    shutil.copytree(FIXTURE, runs, ignore=shutil.ignore_patterns("README.md"))
+    copy_legacy(runs)
     return runs
 
 

@@ -4,6 +4,7 @@ import math
 import pandas as pd
 import pytest
 
+from conftest import copy_legacy
 from analysis.scan import scan_curves
 from search_spaces.loader import SPACES_DIR, load_space
 from sweep.scan import CENTRE, prior_points, scan_runs
@@ -71,7 +72,7 @@ def test_bad_scan_inputs_are_one_line_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["babysweep: error: --scan-points 1: at least 2 points per parameter are needed for a curve"]
     assert not (tmp_path / "s").exists()
-    shutil.copytree(Path(__file__).parent / "fixtures" / "legacy_v0_1" / "legacy", tmp_path / "legacy")
+    copy_legacy(tmp_path, ["legacy"])
     assert main(["analyze", "scan", "legacy", "--storage", str(tmp_path)]) == 2
     assert "no scan runs (launch the space with --algo scan)" in capsys.readouterr().err
     assert not (tmp_path / "legacy" / "analysis").exists()
