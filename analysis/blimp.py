@@ -377,9 +377,10 @@ def load_model(checkpoint, device=None):
         raise BlimpError(f"{checkpoint}: not a Hugging Face model folder (no config.json)")
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+        # never the code a folder's tokenizer_config.json may name (transformers would ask, or run it)
+        tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), trust_remote_code=False)
     except Exception as e:  # transformers raises OSError, ValueError, ... with multi-line texts
-        raise BlimpError(f"{checkpoint}: cannot load the tokenizer: {e}") from None
+        raise BlimpError(f"{checkpoint}: cannot load the tokenizer: {_one_line(e)}") from None
     if tokenizer.bos_token_id is None:
         raise BlimpError(f"{checkpoint}: the tokenizer has no BOS token; minimal-pair scoring prepends one to "
                          f"every sentence")

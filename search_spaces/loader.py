@@ -1,7 +1,9 @@
 """
 Search spaces: a YAML file of priors -> a ConfigSpace for BOHB -> the trainable's config dict.
 
-A search space is data, not code. The YAML file looks like this (every bundled file repeats it in its header):
+A search space is data, but for `trainable:`, which names code that a sweep imports and runs (only once the module
+is found: missing_module), so a space file is code you run. The YAML file looks like this (every bundled file
+repeats it in its header):
 
     name: my_space               # optional, default: the file name without .yaml
     trainable: pretrain          # pretrain | finetune | package.module:function
@@ -67,8 +69,39 @@ LOG_NORMAL_KINDS = ("log_normal", "q_log_normal")
 LOG_KINDS = LOG_NORMAL_KINDS + ("q_log_uniform",)  # searched on z = log(x), as log__<name>
 Q_KINDS = ("q_log_normal", "q_log_uniform")        # rounded to a multiple of q
 TOP_LEVEL_KEYS = {"name", "trainable", "metric", "mode", "budget", "constants", "parameters"}
-TRAINABLE_RE = re.compile(r"^[A-Za-z_]\w*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # pretrain | pkg.module:function
+# pretrain | pkg.module:function (\Z, not $: "$" would let a trailing newline through)
+TRAINABLE_RE = re.compile(r"[A-Za-z_]\w*\Z|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\Z")
 NAME_RE = re.compile(r"^[A-Za-z_][\w.-]*$")
+
+
+def missing_module(name: str) -> str | None:
+    """The first part of the dotted module `name` that cannot be found (a, a.b, ...), or None when it can be:
+    found without importing anything, since a space file's `trainable:` key is imported only once it is known to
+    exist. importlib.util.find_spec("a.b") would import package a to find b; here each part is looked up on the
+    path of the one above (importlib.machinery.PathFinder), and only the top-level name through sys.meta_path
+    (find_spec of a name without a dot imports nothing). Modules already imported count as found."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    parts = name.split(".")
+    locations = None  # where the submodules of the part found last are
+    for i in range(len(parts)):
+        prefix = ".".join(parts[:i + 1])
+        if sys.modules.get(prefix) is not None:
+            locations = getattr(sys.modules[prefix], "__path__", None)
+            continue
+        if i > 0 and locations is None:  # inside a module, not a package: nothing is
+            return prefix
+        try:
+            spec = (importlib.util.find_spec(prefix) if i == 0
+                    else importlib.machinery.PathFinder.find_spec(prefix, locations))
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return prefix
+        locations = spec.submodule_search_locations
+    return None
 
 
 class SpaceError(UserError, ValueError):

@@ -344,8 +344,10 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
             t0 = time.perf_counter()
             trial_id = f"ensemble_{i:02d}"
             out = staging.path / ENSEMBLES / trial_id
-            write_ensemble(out, [r["checkpoint"] for r in group])
-            model = load_causal_lm(out).to(device)
+            # built in a staging folder beside the family, which is no experiment yet: its members may lie anywhere in
+            # the storage, as they may once it is published (trainables.ensemble.members_root)
+            write_ensemble(out, [r["checkpoint"] for r in group], trusted_root=exp.parent)
+            model = load_causal_lm(out, trusted_root=exp.parent).to(device)
             about = member_about(group[0])
             L = int((about.get("config") or {}).get("seq_length") or data.meta["seq_length"])
             batch = int((about.get("config") or {}).get("eval_batch_size") or 32)

@@ -1,5 +1,7 @@
 """Direct ensembles: the mean of the members' logits, gradients into every member, the ensemble folder written,
-loaded and moved, loaded through trainables.model's loader, and members that do not go together refused."""
+loaded and moved, loaded through trainables.model's loader, and members that do not go together refused. The members
+are trials of an experiment and the ensembles are written in another of the same storage, where ensembles may name
+them (trainables.ensemble.members_root; tests/test_untrusted_folders.py has the members refused elsewhere)."""
 import json
 import shutil
 
@@ -17,16 +19,24 @@ def members(tiny_data, tmp_path_factory):
     from trainables.data.prepared import open_prepared
 
     data = open_prepared(tiny_data)
-    root = tmp_path_factory.mktemp("members")
+    storage = tmp_path_factory.mktemp("members")
+    for experiment in ("teacher", "pairs"):
+        (storage / experiment).mkdir()
+        (storage / experiment / "sweep.json").write_text("{}")
     folders = []
     for seed in (1, 2):
         torch.manual_seed(seed)
         model = build_model(model_config("tiny", {}, data.vocab_size, 32))
-        folder = root / f"model{seed}"
+        folder = storage / "teacher" / f"model{seed}"
         model.save_pretrained(folder)
         data.tokenizer().save_pretrained(folder)
         folders.append(folder)
     return folders
+
+
+def ensemble_dir(members, tmp_path):
+    """A new ensemble folder of this test, in the members' storage (as a family's: <storage>/<family>/ensembles/)."""
+    return members[0].parents[1] / "pairs" / "ensembles" / tmp_path.name
 
 
 @pytest.fixture
@@ -67,10 +77,11 @@ def test_backward_through_the_ensemble_reaches_every_member(members, x):
 
 
 def test_written_folder_loads_the_same_ensemble(members, x, tmp_path):
-    folder = write_ensemble(tmp_path / "ens", [str(m) for m in members])
+    folder = write_ensemble(ensemble_dir(members, tmp_path), [str(m) for m in members])
     assert is_ensemble(folder) and not is_ensemble(members[0])
     record = json.loads((folder / "ensemble.json").read_text())
-    assert record["kind"] == "ensemble" and record["members"] == [str(m.resolve()) for m in members]
+    # relative to the folder: a storage moved as a whole keeps its ensembles
+    assert record["kind"] == "ensemble" and record["members"] == ["../../../teacher/model1", "../../../teacher/model2"]
     loaded = load_ensemble(folder)
     direct = Ensemble([load_trained_model(f) for f in members])
     assert torch.equal(logits(loaded, x), logits(direct, x))
@@ -94,7 +105,7 @@ def test_saved_ensemble_is_self_contained_and_moves(members, x, tmp_path):
 def test_model_loader_gives_an_ensemble_for_an_ensemble_folder(members, x, tmp_path):
     from trainables.ensemble import load_causal_lm
 
-    folder = write_ensemble(tmp_path / "ens", members)
+    folder = write_ensemble(ensemble_dir(members, tmp_path), members)
     assert load_trained_model(folder) is None  # the lower layer knows no ensembles
     model = load_causal_lm(folder)
     assert isinstance(model, Ensemble) and len(model.members) == 2
@@ -104,7 +115,7 @@ def test_model_loader_gives_an_ensemble_for_an_ensemble_folder(members, x, tmp_p
 def test_an_ensemble_folder_serves_as_one_distillation_teacher(members, tiny_data, tmp_path):
     from trainables.distill import check_teachers
 
-    folder = write_ensemble(tmp_path / "ens", members)
+    folder = write_ensemble(ensemble_dir(members, tmp_path), members)
     [info] = check_teachers({"data": str(tiny_data), "teachers": [str(folder)]})
     assert info["folder"] == folder
 
@@ -148,7 +159,7 @@ def test_evaluate_scores_an_ensemble_folder_like_any_model_folder(members, tiny_
     from analysis.blimp import load_model, model_folder
     from sweep.cli import main
 
-    folder = write_ensemble(tmp_path / "ens", members)
+    folder = write_ensemble(ensemble_dir(members, tmp_path), members)
     assert model_folder(folder) == folder
     model, _ = load_model(folder, device="cpu")
     assert isinstance(model, Ensemble)

@@ -338,7 +338,7 @@ def test_the_best_epoch_is_kept_and_survives_a_resume(pretrained, tmp_path):
     # then resumed: the run still ends with the best epoch's model
     for pause in (best + 1, best + 2):
         paused = run_local(finetune, config, tmp_path / f"paused{pause}", stop_after=pause)
-        saved = torch.load(paused.checkpoints[-1] / "trainer_state.pt", weights_only=False)["extra"]
+        saved = torch.load(paused.checkpoints[-1] / "trainer_state.pt", weights_only=True)["extra"]
         assert saved["best_metrics"]["epoch"] == kept["epoch"]
         assert (saved["best_model"] is None) == (pause == best + 1)
         resumed = run_local(finetune, config, tmp_path / f"resumed{pause}", restore_from=paused.checkpoints[-1])

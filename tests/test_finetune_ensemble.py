@@ -1,7 +1,9 @@
 """Fine-tuning a direct ensemble (trainables.finetune with an ensemble folder as checkpoint), as the paper did: one
 classifier per member, class logits the mean of the members', gradients into every member; the best epoch kept and
 written as an ensemble folder that score_model reads; exact pause and resume; members that do not share the
-ensemble's tokenizer refused in one line. A tiny RTE-shaped task is written here (no shared data needed)."""
+ensemble's tokenizer refused in one line. A tiny RTE-shaped task is written here (no shared data needed). The members
+are trials of an experiment and the ensembles lie in another of the same storage, where ensembles may name them
+(trainables.ensemble.members_root)."""
 import json
 import random
 import shutil
@@ -32,12 +34,15 @@ def members(tiny_data, tmp_path_factory):
     from trainables.model import build_model, model_config
 
     data = open_prepared(tiny_data)
-    root = tmp_path_factory.mktemp("ft-members")
+    storage = tmp_path_factory.mktemp("ft-members")
+    for experiment in ("teacher", "pairs"):
+        (storage / experiment).mkdir()
+        (storage / experiment / "sweep.json").write_text("{}")
     folders = []
     for seed in (1, 2):
         torch.manual_seed(seed)
         model = build_model(model_config("tiny", {}, data.vocab_size, 64))
-        folder = root / f"model{seed}"
+        folder = storage / "teacher" / f"model{seed}"
         model.save_pretrained(folder)
         data.tokenizer().save_pretrained(folder)
         folders.append(folder)
@@ -45,8 +50,14 @@ def members(tiny_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ensemble(members, tmp_path_factory):
-    return write_ensemble(tmp_path_factory.mktemp("ft-ensemble") / "ens", [str(m) for m in members])
+def ensemble(members):
+    return write_ensemble(members[0].parents[1] / "pairs" / "ensembles" / "ens", [str(m) for m in members])
+
+
+def in_storage(members, tmp_path, name):
+    """A new folder of this test in the members' storage, inside an experiment (where an ensemble's members may
+    lie anywhere in the storage)."""
+    return members[0].parents[1] / "pairs" / tmp_path.name / name
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +149,7 @@ def test_fine_tunes_keeps_the_best_epoch_and_resumes_exactly(ensemble, glue_dir,
     for r in full.results:
         assert 0 <= r["score"] <= 1 and r["val_loss"] > 0 and r["train_loss"] > 0 and r["n_train"] == 48
     # the checkpoint holds the whole ensemble
-    state = torch.load(full.checkpoints[-1] / "trainer_state.pt", weights_only=False)
+    state = torch.load(full.checkpoints[-1] / "trainer_state.pt", weights_only=True)
     assert {k.split(".")[1] for k in state["model"]} == {"0", "1"}
 
     # the model written is the best epoch's
@@ -172,10 +183,10 @@ def other_tokenizer(folder):
 def test_a_member_with_another_tokenizer_is_refused_in_one_line(members, ensemble, glue_dir, tmp_path):
     from sweep.finetune_all import finetune_all
 
-    odd = tmp_path / "odd"
+    odd = in_storage(members, tmp_path, "odd")
     shutil.copytree(members[1], odd)
     other_tokenizer(odd)
-    bad = tmp_path / "bad-ens"
+    bad = in_storage(members, tmp_path, "bad-ens")
     shutil.copytree(ensemble, bad)  # write_ensemble refuses it: an ensemble.json made by hand (or edited later)
     record = json.loads((bad / "ensemble.json").read_text())
     record["members"] = [str(members[0]), str(odd)]
@@ -190,7 +201,7 @@ def test_a_member_with_another_tokenizer_is_refused_in_one_line(members, ensembl
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
     # a member whose vocabulary is not the ensemble tokenizer's, and one that is not a causal LM
-    wide = tmp_path / "wide"
+    wide = in_storage(members, tmp_path, "wide")
     shutil.copytree(members[1], wide)
     conf = json.loads((wide / "config.json").read_text())
     conf["vocab_size"] += 3
@@ -200,7 +211,7 @@ def test_a_member_with_another_tokenizer_is_refused_in_one_line(members, ensembl
     with pytest.raises(ConfigError, match=rf"^checkpoint: {wide}: the model's vocabulary \(\d+ entries\) does not "
                                           rf"match its tokenizer"):
         load_pretrained(bad, 2)
-    classifier = tmp_path / "classifier"
+    classifier = in_storage(members, tmp_path, "classifier")
     shutil.copytree(members[1], classifier)
     conf = json.loads((classifier / "config.json").read_text())
     conf["architectures"] = ["LlamaForSequenceClassification"]

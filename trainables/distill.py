@@ -16,6 +16,8 @@ Hugging Face model. It takes everything pretrain takes, and
     teachers           the teachers' model folders: a list, or one comma-separated string. A trial's
                        checkpoint holding hf/ and an ensemble folder (trainables.ensemble: the mean of its members)
                        count as one teacher each. They must share the prepared folder's tokenizer and vocabulary.
+                       Named here, they may lie anywhere (an ensemble's members only where its ensemble.json may
+                       name them: trainables.ensemble); loading one runs no code from its folder.
     alpha              weight of the cross-entropy, in [0, 1] (default 0.5; 1 is plain pretraining)
     temperature        T > 0 (default 1)
     kl_normalisation   what the KL summed over the batch, positions and vocabulary is divided by:
@@ -39,9 +41,8 @@ import torch.nn.functional as F
 
 from . import pretrain
 from .data.prepared import open_prepared
-from .ensemble import check_causal_lm
-from .errors import ConfigError
-from .ensemble import load_causal_lm
+from .ensemble import check_causal_lm, load_causal_lm
+from .errors import ConfigError, UserError
 from .reporting import Reporter, default_reporter
 
 # What distillation adds to pretraining's config: alpha and T searched like its hyperparameters (the paper scanned
@@ -202,8 +203,12 @@ class Distillation(pretrain.NextToken):
 
 
 def load_teacher(folder):
-    """A teacher on the CPU, in eval mode (no dropout) and without gradients."""
-    model = load_causal_lm(folder)
+    """A teacher on the CPU, in eval mode (no dropout) and without gradients. Loading runs no code from the folder
+    (trainables.model.load_trained_model): what cannot be loaded is a one-line UserError starting with teachers:."""
+    try:
+        model = load_causal_lm(folder)
+    except UserError as e:
+        raise type(e)(f"teachers: {e}") from None
     if model is None:
         raise ConfigError(f"teachers: {folder}: holds no loadable model")
     return model.eval().requires_grad_(False)

@@ -10,8 +10,16 @@ an ensemble as it is. The mean of the raw logits is also what distillation uses 
 An ensemble folder names its members instead of copying them:
 
     <folder>/ensemble.json     {"kind": "ensemble", "members": [paths], "tokenizer_sha256": ...}
-                               relative paths are resolved against <folder>
+                               paths relative to <folder> (`..` included), so that a storage moved as a whole
+                               keeps its ensembles; absolute ones (written before) are read as they are
     <folder>/tokenizer.json    (+ tokenizer_config.json: AutoTokenizer.from_pretrained(<folder>) works)
+
+A member must lie inside the ensemble's trusted root (`members_root`), symlinks resolved: the ensemble folder
+itself, or, when the folder is inside an experiment (a folder above it holds sweep.json), that experiment's storage,
+where a family's ensembles name the trials of another experiment. A member named outside it (`../../elsewhere`, an
+absolute path) is refused in one line before anything is read: an ensemble folder from elsewhere cannot send the
+loader around the disk. Whatever is loaded, a member or a teacher named on the command line (which may lie
+anywhere), runs no code (trainables.model.load_trained_model).
 
 `write_ensemble(folder, members)` makes one from model folders that share a tokenizer, `load_ensemble(folder)`
 loads it, and `load_causal_lm(folder)` loads an ensemble or any other model folder (trainables.model's
@@ -26,7 +34,7 @@ self-contained layout (member_NN/ classifiers, ensemble.json with "head": "seque
 `load_classification_ensemble`.
 
 Member and teacher folders are checked here (`check_causal_lm`) by reading small files only (config.json,
-tokenizer.json), so that a sweep can refuse a bad one before anything starts.
+tokenizer.json, the weights' header), so that a sweep can refuse a bad one before anything starts.
 """
 import json
 import os
@@ -36,9 +44,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, UserError
 from .files import write_json
-from .model import WEIGHT_FILES
+from .model import WEIGHT_FILES, check_weights, read_model_config, reading_weights
+
+# the record of an experiment folder (sweep.folder.RECORD; sweep/ is a layer above): the parent of a folder holding
+# one is an experiment storage
+EXPERIMENT_RECORD = "sweep.json"
+OUTSIDE = "an ensemble's members must be inside it or inside its experiments' storage"
 
 ENSEMBLE_FILE = "ensemble.json"
 KIND = "ensemble"
@@ -78,12 +91,16 @@ def check_causal_lm(path, what: str) -> dict:
         vocab_size = check_member(folder, what)["vocab_size"]
     if not (folder / "tokenizer.json").is_file():
         raise ConfigError(f"{what}: {folder}: has no tokenizer.json beside the model")
-    return {"folder": folder, "vocab_size": vocab_size, "tokenizer_sha256": tokenizer_hash(folder)}
+    try:
+        sha = tokenizer_hash(folder)
+    except DataError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    return {"folder": folder, "vocab_size": vocab_size, "tokenizer_sha256": sha}
 
 
 def check_member(path, what: str) -> dict:
-    """One plain model folder (not an ensemble): config.json of a causal LM, and its weights.
-    Returns {"folder", "vocab_size"}."""
+    """One plain model folder (not an ensemble): config.json of a causal LM, and its weights (present, and their
+    header readable without running code: trainables.model.check_weights). Returns {"folder", "vocab_size"}."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     folder = model_folder(path)
@@ -110,11 +127,28 @@ def check_member(path, what: str) -> dict:
     vocab_size = config.get("vocab_size")
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
         raise ConfigError(f"{what}: {folder / 'config.json'}: has no vocab_size")
+    try:
+        check_weights(folder)
+    except UserError as e:
+        raise ConfigError(f"{what}: {e}") from None
     return {"folder": folder, "vocab_size": vocab_size}
 
 
-def ensemble_members(folder) -> list[Path]:
-    """The member folders named by `folder`/ensemble.json, relative ones resolved against `folder`."""
+def members_root(folder) -> Path:
+    """Where the members of the ensemble `folder` may lie (resolved): the storage of the experiment the folder is
+    inside (the parent of the nearest folder above it holding sweep.json), else the folder itself."""
+    folder = Path(folder).resolve()
+    for parent in folder.parents:
+        if (parent / EXPERIMENT_RECORD).is_file():
+            return parent.parent
+    return folder
+
+
+def ensemble_members(folder, trusted_root=None) -> list[Path]:
+    """The member folders named by `folder`/ensemble.json, resolved (relative ones against `folder`, symlinks
+    followed). ConfigError (one line, naming ensemble.json and the member) for one outside `trusted_root` (default:
+    members_root(folder); given by a caller that knows where the folder belongs, as a family built in a staging
+    folder of its storage)."""
     folder = Path(folder)
     path = folder / ENSEMBLE_FILE
     try:
@@ -126,7 +160,15 @@ def ensemble_members(folder) -> list[Path]:
             or not all(isinstance(m, str) and m for m in members)):
         raise ConfigError(f"{path}: not an ensemble record ({{\"kind\": \"ensemble\", \"members\": [paths]}} "
                           f"with at least one member)")
-    return [folder / m for m in members]  # an absolute member stays as it is under /
+    root = Path(trusted_root).resolve() if trusted_root is not None else members_root(folder)
+    resolved = []
+    for member in members:
+        member_path = (folder / member).resolve()  # an absolute member stays as it is under /
+        # its hf/ too: a symlink there is as far a reach as the member's own path
+        if not (member_path.is_relative_to(root) and model_folder(member_path).resolve().is_relative_to(root)):
+            raise ConfigError(f"{path}: member {member!r} lies outside {root}; {OUTSIDE}")
+        resolved.append(member_path)
+    return resolved
 
 
 class EnsembleConfig:
@@ -199,11 +241,12 @@ class Ensemble(torch.nn.Module):
         write_json(folder / ENSEMBLE_FILE, {"kind": KIND, "members": names})
 
 
-def write_ensemble(folder, members) -> Path:
+def write_ensemble(folder, members, trusted_root=None) -> Path:
     """An ensemble folder naming `members` (model folders, or trial checkpoints holding hf/), with their shared
-    tokenizer copied beside it. Members inside `folder` are named by relative paths, others by absolute ones.
-    ConfigError (one line) when a member is not a causal LM or its tokenizer or vocabulary is not the first
-    member's, or when `folder` exists and is not empty."""
+    tokenizer copied beside it. Members are named by paths relative to `folder`, so that the storage holding both
+    can move. ConfigError (one line) when a member is not a causal LM, its tokenizer or vocabulary is not the first
+    member's, or it lies outside where the ensemble's members may be (`trusted_root`, default members_root(folder):
+    the folder, or its experiment's storage), or when `folder` exists and is not empty."""
     folder = Path(folder)
     if isinstance(members, (str, os.PathLike)):
         members = [members]
@@ -224,12 +267,12 @@ def write_ensemble(folder, members) -> Path:
                               f"one of {first['folder']} ({first['vocab_size']})")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{folder}: exists and is not an empty folder; give a new one for the ensemble")
+    root = Path(trusted_root).resolve() if trusted_root is not None else members_root(folder)
+    for info in checked:  # what ensemble_members would refuse, never written
+        if not info["folder"].resolve().is_relative_to(root):
+            raise ConfigError(f"members: {info['folder']}: lies outside {root}; {OUTSIDE} (write the ensemble there)")
     folder.mkdir(parents=True, exist_ok=True)
-    root = folder.resolve()
-    names = []
-    for info in checked:
-        path = info["folder"].resolve()
-        names.append(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
+    names = [Path(os.path.relpath(info["folder"].resolve(), folder.resolve())).as_posix() for info in checked]
     for name in TOKENIZER_FILES:
         if (first["folder"] / name).is_file():
             shutil.copyfile(first["folder"] / name, folder / name)
@@ -239,23 +282,28 @@ def write_ensemble(folder, members) -> Path:
     return folder
 
 
-def load_causal_lm(folder):
-    """The causal LM of any model folder: an ensemble folder's Ensemble, else trainables.model.load_trained_model
-    (a Hugging Face folder or a pretraining checkpoint; None when the folder holds no model)."""
+def load_causal_lm(folder, trusted_root=None):
+    """The causal LM of any model folder: an ensemble folder's Ensemble (its members inside `trusted_root`: see
+    ensemble_members), else trainables.model.load_trained_model (a Hugging Face folder or a pretraining checkpoint;
+    None when the folder holds no model). Runs no code from the folder; what cannot be loaded is a one-line
+    UserError naming the file."""
     from .model import load_trained_model
 
-    return load_ensemble(folder) if is_ensemble(folder) else load_trained_model(folder)
+    return load_ensemble(folder, trusted_root) if is_ensemble(folder) else load_trained_model(folder)
 
 
-def load_ensemble(folder) -> Ensemble:
+def load_ensemble(folder, trusted_root=None) -> Ensemble:
     """The ensemble of `folder`/ensemble.json, its members loaded on the CPU (trainables.model.load_trained_model)."""
     from .model import load_trained_model
 
     folder = Path(folder)
     members = []
-    for path in ensemble_members(folder):
+    for path in ensemble_members(folder, trusted_root):
         info = check_member(path, f"{folder / ENSEMBLE_FILE}: member")
-        model = load_trained_model(info["folder"])
+        try:
+            model = load_trained_model(info["folder"])
+        except UserError as e:  # which ensemble, then which file
+            raise type(e)(f"{folder / ENSEMBLE_FILE}: member {info['folder']}: {e}") from None
         if model is None:
             raise ConfigError(f"{folder / ENSEMBLE_FILE}: member {info['folder']}: holds no loadable model")
         members.append(model)
@@ -327,20 +375,31 @@ def classifier_ensemble_for_finetuning(folder, build_member):
     if not (folder / "tokenizer.json").is_file():
         raise ConfigError(f"{where}: has no tokenizer.json beside {ENSEMBLE_FILE}")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as e:
+        sha = tokenizer_hash(folder)  # first: a tokenizer.json that does not parse fails in AutoTokenizer untidily
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except DataError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{where}: has no readable tokenizer ({str(e).splitlines()[0]})") from None
-    sha = tokenizer_hash(folder)
     members = []
     for path in ensemble_members(folder):
         member = check_member(path, f"{where}: member")["folder"]
         if not any((member / name).is_file() for name in WEIGHT_FILES):  # a checkpoint with trainer_state.pt alone
             raise ConfigError(f"{where}: member {member}: is not a Hugging Face model folder (no weights file)")
-        if (member / "tokenizer.json").is_file() and tokenizer_hash(member) != sha:
+        if (member / "tokenizer.json").is_file() and member_tokenizer_hash(member, where) != sha:
             raise ConfigError(f"{where}: member {member}: its tokenizer is not the ensemble's "
                               f"({folder / 'tokenizer.json'}; tokenizer.json hashes differ)")
         members.append(build_member(member, tokenizer))
     return tokenizer, SequenceClassificationEnsemble(members)
+
+
+def member_tokenizer_hash(member, where) -> str:
+    from .data.tokenizer import tokenizer_hash
+
+    try:
+        return tokenizer_hash(member)
+    except DataError as e:
+        raise ConfigError(f"{where}: member {member}: {e}") from None
 
 
 def load_classification_ensemble(folder) -> SequenceClassificationEnsemble:
@@ -353,5 +412,8 @@ def load_classification_ensemble(folder) -> SequenceClassificationEnsemble:
     for path in ensemble_members(folder):
         if not (path / "config.json").is_file():
             raise ConfigError(f"{folder / ENSEMBLE_FILE}: member {path}: not a model folder (no config.json)")
-        members.append(AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32))
+        config = read_model_config(path)
+        with reading_weights(path):
+            members.append(AutoModelForSequenceClassification.from_pretrained(
+                str(path), config=config, dtype=torch.float32, weights_only=True, trust_remote_code=False))
     return SequenceClassificationEnsemble(members)

@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from . import glue, loop
 from .ensemble import (classifier_ensemble_for_finetuning, is_ensemble,
                        load_classification_ensemble)
-from .errors import ConfigError
-from .model import WEIGHT_FILES
+from .errors import ConfigError, DataError
+from .model import WEIGHT_FILES, read_model_config, reading_weights
 from .reporting import Reporter, default_reporter
 
 HYPERPARAMETERS = dict(
@@ -102,8 +102,6 @@ def load_pretrained(checkpoint, num_labels: int):
     folder is not one, or when its model's vocabulary does not match its tokenizer. An ensemble folder
     (trainables.ensemble) gives a SequenceClassificationEnsemble of one such classifier per member, fine-tuned
     together (the mean of their class logits)."""
-    from transformers import AutoTokenizer
-
     folder = Path(checkpoint)
     if is_ensemble(folder):
         return classifier_ensemble_for_finetuning(
@@ -114,20 +112,35 @@ def load_pretrained(checkpoint, num_labels: int):
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         # a pretraining checkpoint holds config.json for scoring, its weights in trainer_state.pt
         raise ConfigError(f"checkpoint: {folder} is not a Hugging Face model folder (no weights file){hint}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"checkpoint: {folder} has no readable tokenizer ({str(e).splitlines()[0]})") from None
+    tokenizer = read_tokenizer(folder, "checkpoint")
     return tokenizer, build_classifier(folder, tokenizer, num_labels)
+
+
+def read_tokenizer(folder, what: str):
+    """The tokenizer of the model folder `folder`; ConfigError (one line, starting with `what`) when it has none
+    or its tokenizer.json does not parse."""
+    from transformers import AutoTokenizer
+
+    from .data.tokenizer import read_tokenizer_file
+
+    folder = Path(folder)
+    try:
+        if (folder / "tokenizer.json").is_file():
+            read_tokenizer_file(folder / "tokenizer.json")  # transformers' own failures on it are anything but one line
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except DataError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{what}: {folder} has no readable tokenizer ({str(e).splitlines()[0]})") from None
 
 
 def build_classifier(folder, tokenizer, num_labels: int):
     """LlamaForSequenceClassification from the causal LM in `folder` with `tokenizer`: a new classification head,
     the pad token set in its config."""
-    from transformers import AutoConfig, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    mconf = AutoConfig.from_pretrained(folder)
+    mconf = read_model_config(folder)
     if len(tokenizer) != mconf.vocab_size:
         raise ConfigError(f"checkpoint: {folder}: the model's vocabulary ({mconf.vocab_size} entries) does not match "
                           f"its tokenizer ({len(tokenizer)} entries)")
@@ -143,8 +156,9 @@ def build_classifier(folder, tokenizer, num_labels: int):
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "some weights were newly initialised": the classification head, as intended
     try:
-        model = LlamaForSequenceClassification.from_pretrained(folder, config=mconf, attn_implementation="sdpa",
-                                                               dtype=torch.float32)
+        with reading_weights(folder):
+            model = LlamaForSequenceClassification.from_pretrained(folder, config=mconf, attn_implementation="sdpa",
+                                                                   dtype=torch.float32, weights_only=True)
     finally:
         hf_logging.set_verbosity(level)
     return model
@@ -318,13 +332,18 @@ def score_model(folder, glue_dir, task: str, max_eval_examples=None, max_length=
                 num_threads=None) -> dict:
     """A fine-tuned Hugging Face folder (a run's hf/ or output_dir; a fine-tuned ensemble's folder too) scored on a
     task's validation file as the trainable scores it: {"score", "val_loss", "n_valid"}."""
-    from transformers import AutoTokenizer, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
 
     t = glue.get_task(task)
     device, autocast = loop.setup_device(num_threads)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = (load_classification_ensemble(folder) if is_ensemble(folder) else
-             LlamaForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32))
+    tokenizer = read_tokenizer(folder, "model")
+    if is_ensemble(folder):
+        model = load_classification_ensemble(folder)
+    else:
+        config = read_model_config(folder)
+        with reading_weights(folder):
+            model = LlamaForSequenceClassification.from_pretrained(folder, config=config, attn_implementation="sdpa",
+                                                                   dtype=torch.float32, weights_only=True)
     model.to(device)
     xs, ys = encode_split(glue_dir, t, "validation", tokenizer, int(max_length), max_eval_examples)
     val_loss, preds = evaluate(model, xs, ys, int(eval_batch_size), model.config.pad_token_id, device, autocast)

@@ -5,7 +5,11 @@ budget point (checkpoint, final Hugging Face model, stop on divergence).
 A trainable (trainables.pretrain, trainables.finetune) keeps its own data, loss, evaluation and loop, and calls
 these. Every checkpoint holds all a run needs to continue exactly where it stopped (model, optimizer, scheduler,
 RNG states, position in the data), because BOHB pauses and resumes trials all the time. A trainable may add state of
-its own (`extra_state`: fine-tuning's best epoch so far and its weights), which `restore` hands back.
+its own (`extra_state`: fine-tuning's best epoch so far and its weights), which `restore` hands back. What a
+checkpoint folder holds is written down in trainables.checkpoints: trainer_state.pt of plain values only (tensors,
+numbers, strings: read with torch.load(weights_only=True), so a checkpoint from elsewhere never runs code when it is
+resumed or scored) and, written last, the manifest checkpoint.json, by which a checkpoint copied in part into
+storage is told from a whole one.
 
 Schedules (`lr_scheduler_type`), as Hugging Face's `get_scheduler` names them:
     linear                 warm-up over num_warmup_steps, then linear decay to 0 at the last step
@@ -19,14 +23,14 @@ for the trials it resumes and for re-runs of its trials (sweep.kinds.base.Experi
 """
 import math
 import numbers
-import pickle
 import sys
-import zipfile
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from .checkpoints import (TRAINER_STATE, first_line, manifest_problem, missing_manifest, read_trainer_state,
+                          save_trainer_state, write_manifest)
 from .errors import CheckpointError, ConfigError
 from .files import scratch_folder, write_json
 from .reporting import budget_epochs
@@ -212,19 +216,38 @@ def optimizer_step(model, optimizer, scheduler, max_grad_norm, device):
 
 
 def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, extra_state=None):
+    """folder/trainer_state.pt: all a run needs to go on exactly (trainables.checkpoints: plain values only, written
+    under a temporary name and renamed)."""
     saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "state": state,
              "rng": {"torch": torch.get_rng_state(),
                      "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
     if extra_state is not None:
         saved["extra"] = extra_state
-    torch.save(saved, folder / "trainer_state.pt")
+    save_trainer_state(folder, saved)
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
     """Restore model, optimizer, scheduler and RNG states; returns the saved position (Progress.state), with the
-    trainable's own state under "extra" (None when it saved none)."""
-    saved = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)
+    trainable's own state under "extra" (None when it saved none). CheckpointError (one line) when the folder's
+    trainer_state.pt cannot be read, would need unpickling code, or its manifest says the folder is not whole."""
+    saved = read_checkpoint(Path(folder))
+    return apply_checkpoint(saved, model, optimizer, scheduler)
+
+
+def read_checkpoint(folder: Path) -> dict:
+    """The training state of the checkpoint `folder`, once the folder is whole by its manifest (a checkpoint written
+    before manifests has none, and is read as it is)."""
+    problem = manifest_problem(folder)
+    if problem is None:
+        saved = read_trainer_state(folder / TRAINER_STATE)
+        problem = missing_manifest(folder, saved)
+    if problem is not None:
+        raise CheckpointError(problem)
+    return saved
+
+
+def apply_checkpoint(saved: dict, model, optimizer, scheduler) -> dict:
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
@@ -234,27 +257,32 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict:
     return {**saved["state"], "extra": saved.get("extra")}
 
 
-# What a checkpoint cut short by a kill mid-write raises on torch.load (a truncated zip, a missing file)
-DAMAGED = (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
+# What loading a readable training state into the run's model, optimizer and schedule raises when it is not theirs
+APPLY_FAILED = (RuntimeError, KeyError, ValueError, TypeError, IndexError)
 
 
 def restore(reporter, model, optimizer, scheduler) -> dict | None:
     """Load the reporter's checkpoint to resume from, if any; returns its saved position (with the trainable's
     extra_state under "extra"), None on a fresh start.
 
-    A checkpoint that cannot be read (cut short by a kill while it was written) is skipped for the previous one
-    kept beside it (checkpoint_NNNNNN folders, newest first), with a warning: printed, and under "warning" in the
-    saved position, which Progress puts into the run's next report. The run then trains again from there, and
-    reports some epochs a second time (readers keep the last report of an epoch: sweep/table.py)."""
+    A checkpoint that cannot be read (cut short by a kill while it was written, copied in part into storage by a
+    full disk: its manifest says so, or refused because its pickle would run code) is skipped for the previous one
+    kept beside it (checkpoint_NNNNNN folders, newest first), with a warning naming why: printed, and under
+    "warning" in the saved position, which Progress puts into the run's next report. The run then trains again from
+    there, and reports some epochs a second time (readers keep the last report of an epoch: sweep/table.py)."""
     with reporter.restored_checkpoint() as folder:
         if folder is None:
             return None
         problems = []
         for candidate in [Path(folder), *earlier_checkpoints(Path(folder))]:
             try:
-                saved = load_checkpoint(candidate, model, optimizer, scheduler)
-            except DAMAGED as e:
-                problems.append(f"{candidate.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                saved = apply_checkpoint(read_checkpoint(candidate), model, optimizer, scheduler)
+            except CheckpointError as e:
+                problems.append(f"{candidate.name}: {e}")
+                continue
+            except APPLY_FAILED as e:  # state of another model or optimizer; the next candidate's replaces it all
+                problems.append(f"{candidate.name}: {candidate / TRAINER_STATE}: does not fit this run "
+                                f"({type(e).__name__}: {first_line(e)})")
                 continue
             if problems:
                 saved["warning"] = (f"checkpoint {Path(folder).name} is damaged ({'; '.join(problems)}); resumed from "
@@ -290,12 +318,13 @@ def report_budget_point(reporter, metrics: dict, progress: Progress, model, opti
     Face format goes into the checkpoint (hf/, when model_in_checkpoint) and into output_dir (when given), with
     `about` and the metrics in its babysweep.json. With `scorable`, every checkpoint also holds the model's
     config.json, the tokenizer and babysweep.json, so the model of any report can be scored where the trial
-    stopped (model.load_trained reads it, the weights coming from trainer_state.pt). `extra_state`: the
-    trainable's own state, saved in the checkpoint and handed back by `restore`. `kept`: (state_dict, metrics) of
-    the model to publish at the last point instead of the current one (fine-tuning's best epoch), with those
-    metrics in its babysweep.json; the checkpoint keeps the current weights, and `model` is left holding the kept
-    ones (the run ends there). Returns True when the run stops here: its last point, or diverged (no point
-    training on from NaN weights)."""
+    stopped (model.load_trained_model reads it, the weights coming from trainer_state.pt). `extra_state`: the
+    trainable's own state (plain values: trainables.checkpoints.plain_state), saved in the checkpoint and handed
+    back by `restore`. The manifest (checkpoint.json) goes in last, once every other file is there. `kept`:
+    (state_dict, metrics) of the model to publish at the last point instead of the current one (fine-tuning's best
+    epoch), with those metrics in its babysweep.json; the checkpoint keeps the current weights, and `model` is left
+    holding the kept ones (the run ends there). Returns True when the run stops here: its last point, or diverged
+    (no point training on from NaN weights)."""
     metrics["wall_s"] = progress.wall_s
     metrics["gpu_s"] = progress.wall_s if next(model.parameters()).is_cuda else 0.0
     about = dict(about, metrics=metrics)
@@ -315,6 +344,7 @@ def report_budget_point(reporter, metrics: dict, progress: Progress, model, opti
                 save_hf_model(folder / "hf", model, tokenizer, about)
             if output_dir:
                 save_hf_model(Path(output_dir), model, tokenizer, about)
+        write_manifest(folder)  # last: a copy of the folder without it, or with a file short, is not whole
         reporter.report(metrics, folder)
     progress.start_segment()
     return progress.at_last_point or metrics["diverged"]

@@ -1,7 +1,10 @@
 """Model presets: transformers' LlamaForCausalLM at the sizes the BabyLlama-2 paper uses, and one for CPUs."""
 import numbers
+from contextlib import contextmanager
+from pathlib import Path
 
-from .errors import ConfigError
+from .checkpoints import first_line
+from .errors import CheckpointError, ConfigError
 
 PRESETS = {
     # BabyLlama-2 (paper Table 1; the MobileLLM / SmolLM 345M shape: GQA, depth over width). Untied embeddings
@@ -94,18 +97,100 @@ def count_parameters(model) -> int:
 def load_trained_model(folder):
     """The causal LM saved in `folder`: a Hugging Face folder (its weights file), or a pretraining checkpoint that
     holds config.json and trainer_state.pt (the weights of the report it was taken at: loop.report_budget_point
-    with scorable). Loaded on the CPU; None when the folder holds neither."""
-    from pathlib import Path
+    with scorable). Loaded on the CPU; None when the folder holds neither.
 
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    Nothing in the folder runs code: weights come from safetensors or torch.load(weights_only=True) (a
+    pytorch_model.bin or trainer_state.pt whose pickle asks for more is refused unread), and config.json never names
+    code to fetch (trust_remote_code=False). A folder that cannot be loaded (a garbled or truncated weights file, a
+    checkpoint that its manifest, checkpoint.json, finds copied in part) is a one-line CheckpointError or ConfigError
+    naming the file."""
+    from transformers import AutoModelForCausalLM
+
+    from .checkpoints import TRAINER_STATE, missing_manifest, read_trainer_state
 
     folder = Path(folder)
+    check_whole(folder)
     if any((folder / name).is_file() for name in WEIGHT_FILES):
-        return AutoModelForCausalLM.from_pretrained(str(folder))
-    if (folder / "trainer_state.pt").is_file() and (folder / "config.json").is_file():
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder)))
-        saved = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
+        config = read_model_config(folder)
+        with reading_weights(folder):
+            return AutoModelForCausalLM.from_pretrained(str(folder), config=config, weights_only=True,
+                                                        trust_remote_code=False)
+    if (folder / TRAINER_STATE).is_file() and (folder / "config.json").is_file():
+        model = AutoModelForCausalLM.from_config(read_model_config(folder), trust_remote_code=False)
+        saved = read_trainer_state(folder / TRAINER_STATE, needs=("model",))
+        problem = missing_manifest(folder, saved)
+        if problem is not None:
+            raise CheckpointError(problem)
+        try:
+            model.load_state_dict(saved["model"])
+        except (RuntimeError, TypeError, ValueError, KeyError) as e:  # weights of another shape, or not a dict
+            raise CheckpointError(f"{folder / TRAINER_STATE}: its model weights do not fit {folder / 'config.json'} "
+                                  f"({first_line(e)})") from None
         return model
     return None
+
+
+def check_whole(folder):
+    """CheckpointError when `folder`, or the checkpoint whose hf/ it is, has a manifest that says it is not whole."""
+    from .checkpoints import MANIFEST, manifest_problem
+
+    for where in ((folder, folder.parent) if folder.name == "hf" else (folder,)):
+        if (where / MANIFEST).exists():
+            problem = manifest_problem(where)
+            if problem is not None:
+                raise CheckpointError(f"{problem}; the checkpoint {where} is not whole")
+
+
+def read_model_config(folder, **kwargs):
+    """transformers' config of the model in `folder` (never code it names); ConfigError naming config.json."""
+    from transformers import AutoConfig
+
+    path = Path(folder) / "config.json"
+    try:
+        return AutoConfig.from_pretrained(str(folder), trust_remote_code=False, **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not a readable model config ({first_line(e)})") from None
+
+
+def weights_file(folder) -> Path:
+    """The weights file transformers reads in `folder` (safetensors first), for error messages."""
+    folder = Path(folder)
+    return next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), folder / WEIGHT_FILES[0])
+
+
+def check_weights(folder) -> None:
+    """Read as little of the folder's weights as tells a garbled, truncated or code-asking file (the header of
+    model.safetensors; else the pickle of pytorch_model.bin or trainer_state.pt, memory-mapped, with weights_only):
+    CheckpointError naming it. For the checks before a sweep starts, which read small files only."""
+    from .checkpoints import TRAINER_STATE, read_trainer_state
+
+    folder = Path(folder)
+    if (folder / "model.safetensors").is_file():
+        from safetensors import safe_open
+
+        with reading_weights(folder), safe_open(str(folder / "model.safetensors"), framework="pt"):
+            pass  # opening reads and checks the header against the file's size
+    elif not (folder / "model.safetensors.index.json").is_file():
+        for name in ("pytorch_model.bin", TRAINER_STATE):
+            if (folder / name).is_file():
+                read_trainer_state(folder / name, needs=(), mmap=True)
+                return
+
+
+@contextmanager
+def reading_weights(folder):
+    """Around a transformers from_pretrained of `folder`: what a garbled, truncated or code-asking weights file
+    raises, as one line naming the file."""
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+
+    from .checkpoints import unreadable
+
+    try:
+        yield
+    except pickle.UnpicklingError as e:  # a pytorch_model.bin refused by weights_only, or damaged
+        raise unreadable(weights_file(folder), e) from None
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{weights_file(folder)}: cannot be read as model weights ({first_line(e)})") from None

@@ -36,11 +36,19 @@ TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainable
 
 
 def resolve_trainable(spec: str):
-    """'pretrain', 'finetune' or 'package.module:function' -> the function."""
+    """'pretrain', 'finetune' or 'package.module:function' -> the function. The module is imported (its code runs:
+    what naming a trainable asks for) only once its name has the form and it is found on the Python path without
+    importing anything (search_spaces.loader.missing_module); until then nothing of it is run."""
+    from search_spaces.loader import TRAINABLE_RE, missing_module
+
     target = TRAINABLES.get(spec, spec)
     module_name, sep, fn_name = target.partition(":")
-    if not sep or not module_name or not fn_name:
+    if not sep or not TRAINABLE_RE.match(target):
         raise SweepError(f"--trainable {spec}: unknown trainable (use {', '.join(TRAINABLES)} or package.module:function)")
+    missing = missing_module(module_name)
+    if missing is not None:
+        raise SweepError(f"--trainable {spec}: cannot import {module_name} (no module {missing} on the Python path; "
+                         f"nothing was imported)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:

@@ -290,15 +290,25 @@ def load_tokenizer(folder):
     from transformers import PreTrainedTokenizerFast
 
     path = Path(folder) / "tokenizer.json"
+    read_tokenizer_file(path)  # a one-line DataError for a file that does not parse, before transformers reads it
+    return PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token=BOS, eos_token=EOS, pad_token=PAD)
+
+
+def read_tokenizer_file(path) -> Tokenizer:
+    """The tokenizer saved as `path` (a tokenizer.json); DataError (one line naming the file) when there is none or
+    it does not parse as one."""
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no tokenizer here")
-    return PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token=BOS, eos_token=EOS, pad_token=PAD)
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers library raises the bare Exception for any file it cannot read
+        text = str(e).strip()
+        raise DataError(f"{path}: not a readable tokenizer ({text.splitlines()[0] if text else type(e).__name__})"
+                        ) from None
 
 
 def tokenizer_hash(folder) -> str:
     """Identity of a tokenizer: the hash of its vocabulary and merges, not of the file's formatting."""
-    path = Path(folder) / "tokenizer.json"
-    if not path.is_file():
-        raise DataError(f"{path}: no tokenizer here")
-    tok = Tokenizer.from_file(str(path))
+    tok = read_tokenizer_file(Path(folder) / "tokenizer.json")
     return hashlib.sha256(tok.to_str().encode()).hexdigest()
