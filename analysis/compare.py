@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweep.table import FINISHED, parse_bool, suite_columns
+from sweep.errors import SweepError
+from sweep.table import FINETUNE_SCHEMA, FINISHED, parse_bool, read_table, suite_columns
 from trainables.files import write_csv, write_text
 
 from .correlate import SUITE_LABELS, AnalysisError, numeric
@@ -479,8 +480,9 @@ def read_references(path, known=None) -> dict:
 
 
 def superglue_macro_average(path) -> float:
-    """The macro average (in %) of a finetune_all.csv; ValueError when it has none."""
-    table = pd.read_csv(path)
+    """The macro average (in %) of a finetune_all.csv, read through its schema (sweep.table.FINETUNE_SCHEMA: a
+    SweepError naming the line of a score that is not a number in [-100, 100]); ValueError when it has none."""
+    table = read_table(path, FINETUNE_SCHEMA)
     row = table[table["task"].astype(str) == MACRO_AVERAGE]
     if row.empty:
         raise ValueError(f"no '{MACRO_AVERAGE}' row")
@@ -518,7 +520,9 @@ def attach_superglue(df: pd.DataFrame, experiment_dir) -> tuple[pd.DataFrame, li
             continue
         try:
             scores[tid] = superglue_macro_average(path) / 100.0
-        except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        except SweepError as e:  # names the file, its line and value
+            notes.append(f"{e}; not used")
+        except (OSError, ValueError) as e:
             notes.append(f"{path}: not used ({' '.join(str(e).split())})")
     if scores:
         notes.append(f"SuperGLUE macro average of {len(scores)} model(s) from {root}/*/{FINETUNE_TABLE}")

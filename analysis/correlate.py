@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweep.table import parse_bool, suite_columns
+from sweep.table import ANY_TABLE, parse_bool, suite_columns
 from sweep.table import read_table as read_results_table
 from trainables.files import write_csv, write_text
 
@@ -52,15 +52,16 @@ TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "sl
 # ---------------------------------------------------------------------------------------------------- input
 
 def read_table(path) -> pd.DataFrame:
-    """A results table (CSV) as a DataFrame; a one-line error naming the file when it cannot be read (an empty or
-    unparsable file: sweep.table.read_table's SweepError)."""
+    """A results table (CSV, any columns) as a DataFrame; a one-line error naming the file when it cannot be read
+    (an empty or unparsable file, or a value the results-table format does not allow in a column it knows: a score
+    outside [0, 1], a loss that is not a number >= 0: sweep.table.read_table's SweepError)."""
     path = Path(path)
     if not path.exists():
         raise AnalysisError(f"{path}: no such results table")
     if path.is_dir():
         raise AnalysisError(f"{path}: is a folder, not a results table (CSV file)")
     try:
-        df = read_results_table(path)
+        df = read_results_table(path, ANY_TABLE)
     except OSError as e:
         raise AnalysisError(f"{path}: cannot read ({e.strerror or e})") from None
     return df
@@ -369,10 +370,11 @@ def markdown_table(results) -> str:
     return "\n".join(lines)
 
 
-def analyse(table_path, out_dir, max_budget_only=False, drop_diverged=True, n_boot=2000, seed=0):
+def analyse(table_path, out_dir, max_budget_only=False, drop_diverged=True, n_boot=2000, seed=0, table=None):
     """The whole analysis of a results table (what `babysweep analyze correlate` runs), its report and plots
-    written into out_dir: (results, notes on the trials analysed, {file name: path})."""
-    df, scored_notes = scored_validation_loss(read_table(table_path))
+    written into out_dir: (results, notes on the trials analysed, {file name: path}). `table`: the table of
+    `table_path` already read (a sweep's, `Experiment.table`: checked, its evaluation merged); default: read here."""
+    df, scored_notes = scored_validation_loss(read_table(table_path) if table is None else table)
     pairs = check_table(df, table_path)
     try:
         selected, notes = select_trials(df, max_budget_only=max_budget_only, drop_diverged=drop_diverged)

@@ -14,11 +14,19 @@ Each score says where it comes from: scored_epoch and scored_val_loss (the repor
 and test_loss is that model's (it replaces the trainable's own, which exists only for trials that completed).
 A checkpoint that no longer exists (pruned, or the storage moved) gets a note in eval_note, not a score.
 
-Scores are kept in <experiment>/evaluation.csv (one row per scored checkpoint) and merged into results.csv
-by trial_id; the sweep's own table writer merges the same file, so evaluating a sweep that is still running
-is safe. Each score is saved as soon as its task ends: an interrupted evaluation, run again, scores only
-what is missing. A checkpoint is scored for the suites its row lacks, so `evaluate NAME --ewok DIR` on a sweep
-already scored on BLiMP adds the EWoK columns to the same rows.
+Scores are kept in <experiment>/evaluation.csv (one row per scored checkpoint, keyed by (trial_id, checkpoint))
+and merged into results.csv by trial_id. Each score is saved as soon as its task ends (`record_scores`): under the
+experiment's tables lock (sweep.folder.tables_lock), evaluation.csv is read again as it is now, this score merged
+into it (the columns scored update the row, every other column and row is kept), and it and then results.csv are
+written atomically. The sweep's own table writer takes the same lock to merge the same file, and so does every
+other evaluate: evaluating a sweep that is still running, or two suites at once in two evaluate runs, loses
+nothing. An interrupted evaluation, run again, scores only what is missing. A checkpoint is scored for the suites
+its row lacks, so `evaluate NAME --ewok DIR` on a sweep already scored on BLiMP adds the EWoK columns to the same
+rows.
+
+One model folder's scores go to --out FILE.json, written atomically; an existing FILE is replaced only when it is
+an earlier output of the same kind (a JSON object with model, suites and columns): anything else there (a
+results.csv, a sweep.json, ...) is refused with a one-line error before any model is loaded.
 
 One tie rule per sweep: every row records its ties_rule (rows written before the rule was recorded counted ties
 as wrong). Without --ties, a sweep that already has scored rows goes on under their rule (and says so), so an
@@ -27,14 +35,17 @@ evaluation started by an earlier babysweep continues as it began; a new one take
 anything is scored: re-scoring silently would cost a whole evaluation, and mixing would make two models' scores
 incomparable. To switch rules, move evaluation.csv away and score every suite again.
 """
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from sweep.experiment import DEFAULT_STORAGE, load_experiment
+from sweep.folder import tables_lock
 from sweep.runtime import ray_session
-from sweep.table import merge_evaluation, read_table, suite_columns, write_table
+from sweep.table import (EVALUATION, EVALUATION_SCHEMA, TABLE, merge_evaluation, merge_scored, read_table,
+                         suite_columns, write_table)
 from trainables.files import write_json
 
 from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_batch_size, check_ties, load_model, model_folder,
@@ -43,6 +54,8 @@ from .ewok import read_ewok_suite
 
 LEGACY_TIES = "wrong"  # rows written before ties_rule was recorded: a pair was right only when good > bad
 ROW_CONVENTIONS = ("ties_rule", "newline", "precision")  # recorded in each row of evaluation.csv
+OUTPUT_KEYS = ("model", "suites", "columns")  # what every evaluate_model output (--out FILE.json) holds
+MAX_OUTPUT_BYTES = 64 << 20  # an earlier output is a few kB to a few MB: anything larger is not one
 
 
 # ----------------------------------------------------------------------------------------------- scoring
@@ -78,9 +91,7 @@ def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, sui
             device = torch.device(device)
         except RuntimeError as e:
             raise BlimpError(f"--device {device}: {e}") from None
-    out = Path(out).expanduser() if out is not None else None
-    if out is not None and not out.parent.is_dir():
-        raise BlimpError(f"--out {out}: no such folder {out.parent}")
+    out = check_output_file(out)
     suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
     result = {"model": str(path), **score_suites(path, suites, ties=ties, batch_size=batch_size, device=device,
                                                  progress=progress)}
@@ -90,6 +101,30 @@ def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, sui
         except OSError as e:
             raise BlimpError(f"--out {out}: cannot write ({e.strerror or e})") from None
     return result
+
+
+def check_output_file(out) -> Path | None:
+    """`out` (--out FILE.json) as a Path, None when not given; BlimpError (one line) when its folder does not exist,
+    or when something is there that is not an earlier evaluate output (a JSON object with OUTPUT_KEYS): a results
+    table or a sweep's record given by mistake is never overwritten."""
+    if out is None:
+        return None
+    out = Path(out).expanduser()
+    if not out.parent.is_dir():
+        raise BlimpError(f"--out {out}: no such folder {out.parent}")
+    if out.is_dir():
+        raise BlimpError(f"--out {out}: is a folder; give a file name (FILE.json)")
+    if out.exists() or out.is_symlink():
+        earlier = None
+        try:
+            if out.stat().st_size <= MAX_OUTPUT_BYTES:
+                earlier = json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            pass
+        if not (isinstance(earlier, dict) and all(k in earlier for k in OUTPUT_KEYS)):
+            raise BlimpError(f"--out {out}: exists and is not an earlier `babysweep evaluate` output (a JSON object "
+                             f"with {', '.join(OUTPUT_KEYS)}): left as it is; give another file name")
+    return out
 
 
 def format_model_report(result: dict) -> list[str]:
@@ -117,15 +152,22 @@ def _has_value(row: dict, column: str) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
+def mark_legacy_ties(rows: list[dict]) -> list[dict]:
+    """The rows with a suite score; those without a ties_rule (scored before it was recorded) get the rule they
+    were scored under written in (LEGACY_TIES)."""
+    scored = [r for r in rows if any(_has_value(r, c) for c in suite_columns(r))]
+    for r in scored:
+        if not _has_value(r, "ties_rule"):
+            r["ties_rule"] = LEGACY_TIES
+    return scored
+
+
 def check_tie_rule(rows: list[dict], ties: str | None, evaluation_path, log=print) -> str:
     """The tie rule this run scores under: `ties`, or when None the rule of the rows already scored (the default
     rule when there are none). Refuse (BlimpError, one line) when rows of evaluation.csv were scored under another
     rule than an explicit `ties`; rows from before the rule was recorded (no ties_rule) counted ties as wrong, and
     get that rule written in."""
-    scored = [r for r in rows if any(_has_value(r, c) for c in suite_columns(r))]
-    for r in scored:
-        if not _has_value(r, "ties_rule"):
-            r["ties_rule"] = LEGACY_TIES
+    scored = mark_legacy_ties(rows)
     if ties is None:
         rules = sorted({r["ties_rule"] for r in scored})
         ties = rules[0] if len(rules) == 1 else DEFAULT_TIES
@@ -187,11 +229,11 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
     for suite in suites:
         for w in suite.warnings:
             log(f"warning: {w}")
-    table = exp.table
+    table = exp.require_column("checkpoint", "the model of each trial, which evaluate scores: no trial has saved one "
+                                             "yet, or the column was removed")
     eval_path = exp.evaluation_path
-    done = read_table(eval_path) if eval_path.exists() else pd.DataFrame(columns=["trial_id", "checkpoint"])
-    rows = done.to_dict("records")
-    ties = check_tie_rule(rows, ties, eval_path, log)
+    done = read_evaluation(exp.path)
+    ties = check_tie_rule(done.to_dict("records"), ties, eval_path, log)
     only = exp.complete_trials()[0]["trial_id"] if finished_only else None
     todo = pending_checkpoints(table, done, only, [s.name for s in suites])
     log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
@@ -200,7 +242,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
         return done
 
     folders = {s.name: (s.option, str(s.folder.resolve())) for s in suites}
-    index = {(str(r["trial_id"]), str(r["checkpoint"])): i for i, r in enumerate(rows)}
+    known = {(str(t), str(c)) for t, c in zip(done["trial_id"], done["checkpoint"])}
     with ray_session(address or exp.spec.address):
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(score_task)
         futures = {}
@@ -209,7 +251,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
             for suite in missing:
                 kind, folder = folders[suite]
                 dirs[f"{kind}_dir"] = folder
-            new = (tid, ckpt) not in index
+            new = (tid, ckpt) not in known
             futures[task.remote(ckpt, **dirs, suite_name=suite_name, ties=ties, batch_size=batch_size, limit=limit,
                                 strict=strict, cpus=cpus_per_task, where=new)] = (tid, ckpt, missing)
         while futures:
@@ -221,18 +263,41 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
                 continue
             if "eval_note" in scores:  # recorded: the table says why this trial has no score
                 log(f"warning: trial {tid}: {scores['eval_note']}")
-            key = (tid, ckpt)
-            if key in index:
-                rows[index[key]].update(scores)
-            else:
-                index[key] = len(rows)
-                rows.append({"trial_id": tid, "checkpoint": ckpt, **scores})
-            done = pd.DataFrame(rows)
-            write_table(done, eval_path)
-            merge_into_results(exp.table_path, eval_path)
+            done = record_scores(exp.path, [{"trial_id": tid, "checkpoint": ckpt, **scores}], ties)
             log(f"trial {tid}: " + ", ".join(f"{s} {fmt(scores.get(s))}" for s in missing)
                 + f"  ({len(todo) - len(futures)}/{len(todo)})")
     return done
+
+
+def read_evaluation(experiment_dir) -> pd.DataFrame:
+    """evaluation.csv of the experiment, checked (sweep/table.py); no rows when there is none yet."""
+    path = Path(experiment_dir) / EVALUATION
+    if not path.exists():
+        return pd.DataFrame(columns=["trial_id", "checkpoint"])
+    return read_table(path, EVALUATION_SCHEMA)
+
+
+def record_scores(experiment_dir, scored: list[dict], ties: str) -> pd.DataFrame:
+    """Save `scored` ({trial_id, checkpoint, column: value, ...} each) into the experiment's tables; returns
+    evaluation.csv's rows as written.
+
+    Under the experiment's tables lock (held by every evaluate and by the sweep's own table writer): evaluation.csv
+    is read again as it is now (another evaluate may have written it since this one started), the new scores merged
+    into it by (trial_id, checkpoint) (sweep.table.merge_scored: the columns scored update their row, others are
+    kept), and it is written atomically; then results.csv, read again too, with it merged. Rows scored under
+    another tie rule than `ties` meanwhile are a BlimpError (check_tie_rule), before anything is written."""
+    exp = Path(experiment_dir)
+    eval_path, table_path = exp / EVALUATION, exp / TABLE
+    with tables_lock(exp):
+        now = read_evaluation(exp)
+        rows = now.to_dict("records")
+        check_tie_rule(rows, ties, eval_path)  # also writes the legacy rule into rows scored before it was kept
+        columns = list(now.columns) + (["ties_rule"] if rows and "ties_rule" not in now.columns else [])
+        evaluation = merge_scored(pd.DataFrame(rows, columns=columns), scored)
+        write_table(evaluation, eval_path)
+        if table_path.exists():
+            write_table(merge_evaluation(read_table(table_path), eval_path), table_path)
+    return evaluation
 
 
 def score_task(checkpoint, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,
@@ -294,10 +359,6 @@ def test_loss_of(model, about) -> float | None:
     seq_length = int(config.get("seq_length") or prepared.meta["seq_length"])
     return mean_loss(model, prepared.tokens("test"), seq_length, int(config.get("eval_batch_size") or 32),
                      next(model.parameters()).device, nullcontext)
-
-
-def merge_into_results(table_path: Path, evaluation_path: Path):
-    write_table(merge_evaluation(read_table(table_path), evaluation_path), table_path)
 
 
 def fmt(v):

@@ -819,19 +819,41 @@ def check_reportable(exp) -> None:
                           f"nothing to report: run `babysweep status {exp.name}` to follow it")
 
 
+def check_output_paths(exp) -> tuple[Path, Path]:
+    """(report.html, the figures folder) of the experiment; ReportError (one line, nothing written) when either
+    cannot be written: a folder where the page goes, a file where the figures folder goes, a figure's name taken by
+    a folder, or an experiment folder this process may not write into. Checked before any figure is drawn."""
+    import os
+
+    out, figures = exp.path / REPORT_HTML, exp.path / FIGURES_DIR
+    if out.is_dir() or (out.exists() and not out.is_file()):
+        raise ReportError(f"{out}: exists and is not a file; the report is written there (move it away)")
+    if figures.exists() and not figures.is_dir():
+        raise ReportError(f"{figures}: exists and is not a folder; the report's figures are written there "
+                          f"(move it away)")
+    taken = [p for p in figures.glob("*") if p.is_dir() and p.suffix in (".png", ".pdf")] if figures.is_dir() else []
+    if taken:
+        raise ReportError(f"{taken[0]}: is a folder where the report writes a figure (move it away)")
+    for folder in (exp.path, figures):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise ReportError(f"{folder}: not writable; the report and its figures are written there")
+    return out, figures
+
+
 def write_report(exp, compare_with=None) -> Path:
     """Write <experiment>/report.html (self-contained) and its figures as <experiment>/report/<stem>.png and .pdf;
     returns the HTML's path. ReportError (nothing written) when the sweep, or the comparison sweep, has no finished
-    trial. A running sweep is reported as far as it has got, and the page says so."""
+    trial, or when the report's paths cannot be written (check_output_paths, before any figure is drawn); a damaged
+    table is the SweepError of its reader (sweep/table.py), also before anything is written. A running sweep is
+    reported as far as it has got, and the page says so."""
     check_reportable(exp)
     if compare_with is not None:
         if anytime_curve(compare_with.history).dropna(subset=["best"]).empty:
             raise ReportError(f"--compare-with {compare_with.name}: no validation loss reported yet "
                               f"({compare_with.history_path}); nothing to compare with")
+    out, figures = check_output_paths(exp)
     report = Report(exp, compare_with)
     page = report.page()
-    out = exp.path / REPORT_HTML
-    figures = exp.path / FIGURES_DIR
     try:
         figures.mkdir(exist_ok=True)
         for stem, (png, pdf) in report.figures.items():

@@ -9,7 +9,10 @@ selection rules. status, rerun, evaluate and the analyses read through it.
     exp.history                  # one row per report
 
 What a reader sees is consistent as sweep/folder.py describes: the table may be a step ahead of Ray's saved
-state after a crash, never behind it; every file is replaced atomically, so it is never half-written.
+state after a crash, never behind it; every file is replaced atomically, so it is never half-written. And it is
+checked: every table is read through sweep/table.py's schema, so a damaged file is a one-line SweepError naming
+it (its line, column and value), never data; a table whose trials reported but which lacks the sweep's metric, or
+a history cut short of what the table records, is refused the same way.
 """
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,7 +27,8 @@ from . import folder, selection
 from .errors import SweepError
 from .folder import DEFAULT_STORAGE, DRIVER, RECORD, SPACE  # noqa: F401
 from .kinds import ExperimentSpec, SweepSpec, spec_from_record
-from .table import EVALUATION, HISTORY, STATES, TABLE, merge_evaluation, read_history, read_table
+from .table import (EVALUATION, FINISHED, HISTORY, STATES, TABLE, check_history_covers, check_reported, merge_evaluation,
+                    read_history, read_table, require_column)
 
 
 @dataclass
@@ -71,18 +75,43 @@ class Experiment:
     def has_table(self) -> bool:
         return self.table_path.is_file()
 
+    @property
+    def metric(self) -> str:
+        """The space's metric; val_loss (what every babysweep trainable reports) when the folder has no readable
+        copy of its space."""
+        from search_spaces.loader import SpaceError
+
+        try:
+            return self.space.metric
+        except (SpaceError, OSError):
+            return "val_loss"
+
     @cached_property
     def table(self) -> pd.DataFrame:
-        """results.csv with evaluation.csv merged (an empty table while no trial has started)."""
+        """results.csv with evaluation.csv merged (an empty table while no trial has started), both checked
+        (sweep/table.py); SweepError naming the file at the first thing wrong."""
         if not self.has_table:
             return pd.DataFrame(columns=["trial_id", "state", "epoch", "val_loss"])
-        return merge_evaluation(read_table(self.table_path), self.evaluation_path)
+        table = read_table(self.table_path)
+        check_reported(table, self.table_path, self.metric)
+        return merge_evaluation(table, self.evaluation_path)
 
     @cached_property
     def history(self) -> pd.DataFrame:
+        """history.csv, checked (sweep/table.py: torn lines skipped with a warning) and against the results table:
+        a history that lacks reports the table records is a SweepError."""
         if not self.history_path.is_file():
             return pd.DataFrame(columns=["trial_id", "epoch", "val_loss", "wall_s", "time"])
-        return read_history(self.history_path)
+        history = read_history(self.history_path)
+        if self.has_table:
+            check_history_covers(history, self.table, self.history_path, self.table_path)
+        return history
+
+    def require_column(self, column: str, why: str) -> pd.DataFrame:
+        """The table, or a SweepError naming results.csv and `column` when it lacks that column (`why` needs it)."""
+        table = self.require_table()
+        require_column(table, self.table_path, column, why)
+        return table
 
     def require_table(self) -> pd.DataFrame:
         if not self.has_table:
@@ -97,11 +126,20 @@ class Experiment:
         return folder.driver_state(self.path)
 
     # ------------------------------------------------------------------ selection rules (sweep/selection.py)
+    def ranked_table(self) -> pd.DataFrame:
+        """The table the selection rules rank: SweepError naming results.csv when trials finished but it has no
+        epoch column (the budget each reached, which says whether it completed its schedule)."""
+        table = self.table
+        if len(table) and "epoch" not in table and (table["state"] == FINISHED).any():
+            require_column(table, self.table_path, "epoch", "the budget each finished trial reached")
+        return table
+
     def complete_trials(self):
-        return selection.complete_trials(self.table, self.space.budget_max, self.space.metric, self.space.mode)
+        return selection.complete_trials(self.ranked_table(), self.space.budget_max, self.space.metric,
+                                         self.space.mode)
 
     def best_trial(self):
-        return selection.best_trial(self.table, self.space.budget_max, self.space.metric, self.space.mode)
+        return selection.best_trial(self.ranked_table(), self.space.budget_max, self.space.metric, self.space.mode)
 
     def best_rule(self) -> str:
         return selection.BEST_RULE.format(metric=self.space.metric, mode=self.space.mode)

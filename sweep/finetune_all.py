@@ -14,9 +14,27 @@ written to <out>/finetune_all.csv; the per-epoch reports go to <out>/history.csv
 MNLI-mm is never trained: the mnli run scores its model on the mismatched validation file too (when the GLUE folder
 has `mnli-mm.valid.jsonl`), and the table's mnli-mm row is that run's, at the epoch it keeps (chosen by the matched
 score). `--tasks mnli-mm` without mnli is a ConfigError saying to ask for mnli.
+
+The output folder is finetune-all's own:
+
+    <out>/finetune_all.json   its record, written first (the marker of a finetune-all folder): the checkpoint,
+                              the latest run's settings, and `runs`, each task's settings when its row was made
+    <out>/finetune_all.csv    one row per task (and mnli-mm), then the macro average
+    <out>/history.csv         every epoch's report of every task's run
+    <out>/checkpoints/<task>/ each task's run
+
+Every argument is checked (the options, the hyperparameters of each task's run, the GLUE folder, --out, the
+checkpoint) before --out is made or anything written into it. --out is refused (ConfigError, one line, nothing
+written) when it is an experiment folder (it holds sweep.json), holds anything that is not finetune-all's own, or
+is a finetune-all folder of another checkpoint. Run again into the same folder, finetune-all adds: each task run
+replaces its own rows (a run's rows are those `trained_as` it) and history lines, every other task's are kept, and
+the macro average is over all. Each task's rows are saved as soon as its run ends, under a lock of the folder,
+merged into the table as it is then.
 """
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 
@@ -24,9 +42,13 @@ import yaml
 
 from trainables import glue
 from trainables.errors import ConfigError
-from trainables.files import write_csv, write_json
+from trainables.files import check_folder_path, locked, write_csv, write_json
 
-TABLE, HISTORY = "finetune_all.csv", "history.csv"
+TABLE, HISTORY, RECORD = "finetune_all.csv", "history.csv", "finetune_all.json"
+CHECKPOINTS, LOCK = "checkpoints", ".finetune_all.lock"
+OWN = (RECORD, TABLE, HISTORY, CHECKPOINTS, LOCK)  # what a finetune-all folder holds
+MACRO_AVERAGE = "macro average"  # the task name of the table's last row
+EXPERIMENT_RECORD = "sweep.json"  # as sweep.folder.RECORD (not imported: it pulls in pandas, and --help stays fast)
 DEFAULT_GLUE = "glue_filtered"
 
 
@@ -118,45 +140,170 @@ def kept_report(results: list[dict], keep: str) -> dict:
     return final
 
 
+def check_options(epochs_scale=None, max_train_examples=None, max_eval_examples=None, num_threads=None) -> None:
+    """ConfigError (one line naming the option) for a value no run could use."""
+    if epochs_scale is not None and (isinstance(epochs_scale, bool) or not isinstance(epochs_scale, (int, float))
+                                     or not math.isfinite(epochs_scale) or epochs_scale <= 0):
+        raise ConfigError(f"--epochs-scale {epochs_scale}: must be a number > 0 (it multiplies every task's epochs)")
+    for option, value in (("--max-train-examples", max_train_examples), ("--max-eval-examples", max_eval_examples),
+                          ("--num-threads", num_threads)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            raise ConfigError(f"{option} {value}: must be a whole number >= 1")
+
+
+def is_own(name: str) -> bool:
+    """A name finetune-all writes into its folder: OWN, or the temporary file of one of them (trainables.files)."""
+    return name in OWN or (name.startswith(".") and name.endswith(".tmp")
+                           and any(name.startswith(f".{own}.") for own in (RECORD, TABLE, HISTORY)))
+
+
+def check_out(out_dir: Path, checkpoint: Path) -> dict:
+    """The record of the finetune-all folder `out_dir` (empty for a new or empty folder); ConfigError (one line,
+    nothing written) when it is an experiment folder, holds anything finetune-all did not write, is a finetune-all
+    folder of another checkpoint, or its table, history or record cannot be read (sweep/table.py)."""
+    from .table import FINETUNE_HISTORY_SCHEMA, FINETUNE_SCHEMA, read_table
+
+    out = check_folder_path(out_dir, "--out")
+    if not out.is_dir() or not any(out.iterdir()):
+        return {}
+    if (out / EXPERIMENT_RECORD).exists():
+        raise ConfigError(f"--out {out}: is an experiment folder (it holds {EXPERIMENT_RECORD}); finetune-all writes "
+                          f"its table, history and checkpoints into a folder of its own, e.g. "
+                          f"--out {out / 'finetune' / '<trial_id>'}")
+    foreign = sorted(p.name for p in out.iterdir() if not is_own(p.name))
+    if foreign or not (out / RECORD).is_file():
+        what = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "") if foreign else f"no {RECORD}"
+        raise ConfigError(f"--out {out}: is not a finetune-all folder ({what}); give a new or empty folder, or one "
+                          f"an earlier finetune-all wrote (to add tasks to its table)")
+    try:
+        record = json.loads((out / RECORD).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"--out {out}: its {RECORD} is not readable JSON ({' '.join(str(e).split())})") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"--out {out}: its {RECORD} is not a JSON object")
+    earlier = record.get("checkpoint")
+    if not isinstance(earlier, str) or Path(earlier).expanduser().resolve() != checkpoint.resolve():
+        raise ConfigError(f"--out {out}: holds the fine-tuning of another checkpoint ({earlier}), and this run "
+                          f"fine-tunes {checkpoint}: give another --out, so each table is one model's")
+    for name, schema in ((TABLE, FINETUNE_SCHEMA), (HISTORY, FINETUNE_HISTORY_SCHEMA)):
+        if (out / name).exists():
+            read_table(out / name, schema)  # a damaged table is refused before any task runs
+    return record
+
+
+def merge_rows(old: list[dict], new: list[dict], run: str) -> list[dict]:
+    """The rows of a table after a run of `run`: its old rows (those trained_as it; a table written before
+    trained_as was recorded: those of its task) replaced by `new`, where the first of them stood; every other
+    row kept, in order; a task not in the table before comes last."""
+    def of_run(row) -> bool:
+        trained_as = row.get("trained_as")
+        if not isinstance(trained_as, str) or not trained_as:
+            trained_as = row.get("task")
+        return trained_as == run
+
+    out, placed = [], False
+    for row in old:
+        if of_run(row):
+            if not placed:
+                out += new
+                placed = True
+        else:
+            out.append(row)
+    return out if placed else out + new
+
+
+def with_average(rows: list[dict]):
+    """The table of `rows` with the macro average of their scores as its last row."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    average = {"task": MACRO_AVERAGE, "metric": "", "score": table["score"].mean() if len(table) else math.nan}
+    return pd.concat([table, pd.DataFrame([average])], ignore_index=True)
+
+
+def save_run(out_dir, run: str, rows: list[dict], history: list[dict], settings: dict, record: dict):
+    """Merge one task run's rows and history lines into the folder's table and history as they are now (another
+    finetune-all may have added tasks since), under the folder's lock, each file written atomically; `record`
+    (finetune_all.json's top level) is written with this run's settings in its `runs`. Returns the table."""
+    import pandas as pd
+
+    from .table import FINETUNE_HISTORY_SCHEMA, FINETUNE_SCHEMA, read_table
+
+    out = Path(out_dir)
+    with locked(out / LOCK, what=f"--out {out}"):
+        old = read_table(out / TABLE, FINETUNE_SCHEMA) if (out / TABLE).exists() else pd.DataFrame()
+        old_rows = [r for r in old.to_dict("records") if r.get("task") != MACRO_AVERAGE] if len(old) else []
+        table = with_average(merge_rows(old_rows, rows, run))
+        lines = read_table(out / HISTORY, FINETUNE_HISTORY_SCHEMA) if (out / HISTORY).exists() else pd.DataFrame()
+        kept = lines[lines["task"].astype(str) != run] if len(lines) else lines
+        write_csv(out / TABLE, table)
+        write_csv(out / HISTORY, pd.concat([kept, pd.DataFrame(history)], ignore_index=True))
+        earlier = read_record(out)
+        runs = {**(earlier.get("runs") or {}), run: settings}
+        write_json(out / RECORD, {**record, "runs": runs}, default=str)
+    return table
+
+
+def read_record(out: Path) -> dict:
+    try:
+        record = json.loads((out / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_train_examples=None,
                  max_eval_examples=None, epochs_scale=None, num_threads=None, keep="best", log=print):
     """Fine-tune `checkpoint` on each task; returns the results table (pandas DataFrame, last row: macro average)
-    and writes it to <out_dir>/finetune_all.csv. `hparams`: a file path or an already-read dict."""
-    import pandas as pd
-
-    from trainables.finetune import finetune, load_pretrained
+    of the folder (this run's tasks and those of earlier runs into it) and writes it to <out_dir>/finetune_all.csv.
+    `hparams`: a file path or an already-read dict. Every argument is checked before `out_dir` is made."""
+    from trainables.finetune import finetune, load_pretrained, resolve_config
     from trainables.reporting import run_local
 
     check_keep(keep)
+    check_options(epochs_scale, max_train_examples, max_eval_examples, num_threads)
     checkpoint, glue_dir, out_dir = Path(checkpoint), Path(glue_dir), Path(out_dir)
-    load_pretrained(checkpoint, 2)  # refuses a bad checkpoint before any task runs
     if not glue_dir.is_dir():
         raise ConfigError(f"--glue {glue_dir}: GLUE folder not found")
     overrides = hparams if isinstance(hparams, dict) or hparams is None else read_hparams(hparams)
     overrides = overrides or {}
     runs = tasks_to_run(glue_dir, tasks)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows, history = [], []
+    configs = {}
     for task in runs:
         config = task_config(task, checkpoint, glue_dir, overrides, max_train_examples, max_eval_examples,
                              epochs_scale, keep)
         if num_threads:
             config["num_threads"] = num_threads
+        try:
+            resolve_config(config)  # the run's own checks (num_epochs > 0, ...), before anything is written
+        except ConfigError as e:
+            raise ConfigError(f"task {task}: {e}") from None
+        configs[task] = config
+    earlier = check_out(out_dir, checkpoint)
+    load_pretrained(checkpoint, 2)  # refuses a bad checkpoint before any task runs
+    record = {"checkpoint": str(checkpoint.resolve()), "glue_dir": str(glue_dir), "tasks": list(runs),
+              "overrides": overrides, "max_train_examples": max_train_examples,
+              "max_eval_examples": max_eval_examples, "epochs_scale": epochs_scale, "keep": keep}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / RECORD, {**record, "runs": earlier.get("runs") or {}}, default=str)  # the marker, first
+    table = None
+    for task in runs:
+        config = configs[task]
         log(f"{task}: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items())
                                     if k not in ("checkpoint", "glue_dir", "task")))
-        ckpt_root = out_dir / "checkpoints" / task
+        ckpt_root = out_dir / CHECKPOINTS / task
         shutil.rmtree(ckpt_root, ignore_errors=True)
         run = run_local(finetune, config, ckpt_root, keep_last=1)
         final, kept = run.results[-1], kept_report(run.results, keep)
         also = [t for t in glue.get_task(task).also_scores if f"{glue.get_task(t).key}_val_loss" in final]
         columns = ("task", "epoch", "score", "val_loss", "train_loss", "wall_s",
                    *(f"{glue.get_task(t).key}_{k}" for t in also for k in (glue.get_task(t).metric, "val_loss")))
-        history += [{k: r.get(k) for k in columns} for r in run.results]
+        history = [{**{k: r.get(k) for k in columns}, "task": task} for r in run.results]  # the merge's key
         model = str(run.checkpoints[-1] / "hf") if run.checkpoints else ""
         common = {"epoch": kept["epoch"], "epochs": final["epoch"], "n_train": final["n_train"],
                   "wall_s": final["wall_s"], "model": model, "trained_as": task}
-        rows.append({"task": task, "metric": kept["metric"], "score": 100 * kept["score"],
-                     "val_loss": kept["val_loss"], "n_valid": kept["n_valid"], **common})
+        rows = [{"task": task, "metric": kept["metric"], "score": 100 * kept["score"],
+                 "val_loss": kept["val_loss"], "n_valid": kept["n_valid"], **common}]
         log(f"{task}: {kept['metric']} {100 * kept['score']:.1f} at epoch {kept['epoch']:g} of {final['epoch']:g} "
             f"(keep {keep}; val_loss {kept['val_loss']:.4f}, {final['wall_s']:.0f} s)")
         for name in also:  # mnli-mm: the same run, at the same kept epoch
@@ -164,15 +311,8 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
             rows.append({"task": name, "metric": t.metric, "score": 100 * kept[f"{t.key}_{t.metric}"],
                          "val_loss": kept[f"{t.key}_val_loss"], "n_valid": kept[f"{t.key}_n_valid"], **common})
             log(f"{name}: {t.metric} {100 * kept[f'{t.key}_{t.metric}']:.1f} (the {task} run's model)")
-    table = pd.DataFrame(rows)
-    average = {"task": "macro average", "metric": "", "score": table["score"].mean()}
-    table = pd.concat([table, pd.DataFrame([average])], ignore_index=True)
-    write_csv(out_dir / TABLE, table)
-    write_csv(out_dir / HISTORY, pd.DataFrame(history))
-    write_json(out_dir / "finetune_all.json",
-               {"checkpoint": str(checkpoint), "glue_dir": str(glue_dir), "tasks": list(runs), "overrides": overrides,
-                "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
-                "epochs_scale": epochs_scale, "keep": keep})
+        settings = {k: v for k, v in config.items() if k not in ("checkpoint", "task")}
+        table = save_run(out_dir, task, rows, history, settings, record)
     return table
 
 

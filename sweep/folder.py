@@ -27,13 +27,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from trainables.files import process_runs, write_json, write_text
+import pandas as pd
+
+from trainables.files import locked, process_runs, write_json, write_text
 
 from .errors import SweepError
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
 
 DEFAULT_STORAGE = "runs"
 RECORD, SPACE, DRIVER = "sweep.json", "space.yaml", "driver.json"
+TABLES_LOCK = ".tables.lock"  # held for every read-merge-write of results.csv and evaluation.csv (tables_lock)
 
 
 def is_uri(storage) -> bool:
@@ -102,6 +105,12 @@ def create(storage, name, record: dict, space_file, overwrite=False, what="sweep
     write_text(exp / SPACE, Path(space_file).read_text())
     write_json(exp / RECORD, record, default=str)
     return exp
+
+
+def tables_lock(exp: Path):
+    """The lock held while results.csv or evaluation.csv is read, merged and written: the sweep's table writer
+    and every `evaluate` of the experiment take it, so no one's update is lost to another's rename."""
+    return locked(Path(exp) / TABLES_LOCK, what=f"experiment {Path(exp).name!r} (its tables)")
 
 
 def tune_state_exists(exp: Path) -> bool:

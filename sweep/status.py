@@ -1,5 +1,7 @@
 """`babysweep status`: what an experiment has done so far, read through its results table (works while it runs,
-after it ends, and after its driver was killed)."""
+after it ends, and after its driver was killed). The table is read checked (sweep/table.py, through
+`Experiment.table`): a damaged results.csv or evaluation.csv is a one-line SweepError naming the file, line, column
+and value, so no garbage value is ever shown as a trial's result or score."""
 import math
 
 from .experiment import DEFAULT_STORAGE, load_experiment

@@ -1,4 +1,5 @@
-"""The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files.
+"""The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files, and
+the one check every reader of it goes through.
 
     <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
                                  checkpoint (the model to score: the trial's last or best checkpoint, see --keep),
@@ -8,13 +9,18 @@
                                  warning (the trial's last, e.g. a damaged checkpoint it went back from),
                                  then what later steps add (scored_epoch, the suite scores, source_trial_id, ...)
     <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves).
-                                 A trial that went back to an earlier checkpoint (its driver killed between a
-                                 report and Ray's saved state, a damaged checkpoint) reports some epochs again:
-                                 read_history keeps each trial's last report of an epoch, the one it went on from
-    <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), merged into results.csv
+                                 Appended to, never rewritten. A trial that went back to an earlier checkpoint (its
+                                 driver killed between a report and Ray's saved state, a damaged checkpoint) reports
+                                 some epochs again: read_history keeps each trial's last report of an epoch, the one
+                                 it went on from
+    <experiment>/evaluation.csv  one row per scored checkpoint (babysweep evaluate), keyed by (trial_id, checkpoint),
+                                 merged into results.csv by trial_id
 
 Reading and writing only: pandas, no Ray. The Ray Tune callback that keeps the table up to date while a sweep
-runs is sweep/results.py; the object a reader should use is `sweep.experiment.load_experiment`.
+runs is sweep/results.py; the object a reader should use is `sweep.experiment.load_experiment`. evaluation.csv and
+results.csv are written by more than one process (the sweep's callback, any number of `evaluate` runs): each
+read-merge-write of them holds the experiment's tables lock (sweep.folder.tables_lock) and re-reads the file inside
+it, so that no process's update is lost to another's rename.
 
 Score columns (babysweep evaluate): a suite's score is a column named after the suite, and its per-paradigm (or
 per-domain) accuracies are `<prefix>/<paradigm>` columns. BabyLM's two BLiMP suites keep the names babysweep always
@@ -22,13 +28,39 @@ gave them: `blimp_filtered` with `blimp/<UID>`, `blimp_supplement` with `supplem
 (EWoK's `ewok`, the built-in pairs' `builtin_pairs`, a folder of the user's own) has `S/<paradigm>`.
 `suite_columns` finds them all in a table, so the analyses take whatever suites a table has.
 
+The schema (`check_table`, run by read_table and read_history on every read): what a table read from disk must
+hold before anything shows it as data.
+- Required columns: results.csv trial_id and state (every row the callback writes has both); evaluation.csv
+  trial_id and checkpoint (its key); history.csv trial_id, epoch and val_loss. Every other column is optional: a
+  sweep that has just started has no epoch, val_loss or checkpoint yet. A reader that needs one says in one line
+  that the table lacks it (`require_column`); and once a trial has reported (an epoch), the sweep's metric column
+  must be there (`check_reported`).
+- trial_id is never missing, and is unique in results.csv; state is one of STATES; diverged is a boolean.
+- Numbers where numbers are expected (COLUMN_KINDS): epochs (epoch, checkpoint_epoch, scored_epoch) and seconds
+  (wall_s, gpu_s) finite and >= 0; the losses babysweep computes (test_loss, scored_val_loss) >= 0; the trainable's
+  own objective (val_loss, best_val_loss, checkpoint_val_loss) any number, for it is a test function's value as
+  well as a cross-entropy (Hartmann's is negative), but never -inf; +inf, in either, only where a diverged trial
+  wrote it (trainables/loop.py reports a non-finite loss as inf with diverged true): on a row marked diverged in
+  results.csv, on any report in history.csv (which has no diverged column), never in evaluation.csv; every suite
+  score and per-paradigm accuracy in [0, 1]. An empty cell (NaN) means not measured and is always allowed.
+- A table that fails is refused whole: a one-line SweepError naming the file, the line, the column and the value.
+  Nothing of it is shown. history.csv alone, appended to line by line by the drivers of the experiment, skips the
+  lines a killed writer tore (its last line without an end, a line with the wrong number of fields) with one
+  warning naming the file and how many lines; a history that lost reports the results table records (cut short)
+  is refused (`check_history_covers`).
+
 Types are settled here, once: trial ids are strings (left to pandas, "12345678" would become an int and
-"1e345678" a float) and `diverged` is a boolean (it is written as True/False, but tables edited by hand or by
-other tools say true, 1, yes).
+"1e345678" a float), `diverged` is a boolean (it is written as True/False, but tables edited by hand or by other
+tools say true, 1, yes), and the numeric columns are numbers.
 """
+import csv
+import io
 import math
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from trainables.files import write_csv
@@ -48,40 +80,305 @@ KNOWN_SUITES = ("blimp_filtered", "blimp_supplement", "ewok")  # found even with
 # prefixes that are not suites: the BabyLM suites' paradigm prefixes and the hyperparameters' config/<name>
 RESERVED_PREFIXES = ("blimp", "supplement", "config")
 STATES = ["RUNNING", "PAUSED", "PENDING", FINISHED, ERROR, LOST]
+TRUE_TEXT, FALSE_TEXT = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+
+# ---------------------------------------------------------------------------------------------- the schema
+
+# What each known column holds, in whichever table it appears (a table's Schema may say otherwise)
+EPOCHS, SECONDS, OBJECTIVE, LOSS, FRACTION, NUMBER, PERCENT = ("epochs", "seconds", "objective", "loss", "fraction",
+                                                               "number", "percent")
+COLUMN_KINDS = {
+    "epoch": EPOCHS, "checkpoint_epoch": EPOCHS, "scored_epoch": EPOCHS, "epochs": EPOCHS,
+    "wall_s": SECONDS, "gpu_s": SECONDS,
+    # what the trainable reports as val_loss: a cross-entropy for babysweep's models, but any objective for a
+    # trainable of the user's or a test function's (Hartmann's is negative)
+    "val_loss": OBJECTIVE, "best_val_loss": OBJECTIVE, "checkpoint_val_loss": OBJECTIVE,
+    # cross-entropies babysweep computes itself (the test split's; the scored checkpoint's, from babysweep.json)
+    "test_loss": LOSS, "scored_val_loss": LOSS, "train_loss": LOSS,
+    "seed": NUMBER, "tokens_per_s": NUMBER, "mfu": NUMBER, "started_at": NUMBER, "failures": NUMBER,
+    "worker_pid": NUMBER, "time": NUMBER, "score": NUMBER, "n_train": NUMBER, "n_valid": NUMBER,
+}
+RULES = {  # kind -> (what a value must be, as the error says it; the test on a float that is not NaN)
+    EPOCHS: ("a finite number >= 0 (epochs)", lambda v: math.isfinite(v) and v >= 0),
+    SECONDS: ("a finite number >= 0 (seconds)", lambda v: math.isfinite(v) and v >= 0),
+    OBJECTIVE: ("a number", lambda v: v != -math.inf),
+    LOSS: ("a loss, a number >= 0", lambda v: v >= 0),
+    FRACTION: ("a score, a fraction in [0, 1]", lambda v: 0 <= v <= 1),
+    PERCENT: ("a score in %, in [-100, 100]", lambda v: -100 <= v <= 100),
+    NUMBER: ("a number", lambda v: True),
+}
+# Where +inf is a loss a diverged trial wrote: on rows marked diverged, on any row, or nowhere
+INF_ON_DIVERGED, INF_ANYWHERE, INF_NEVER = "diverged", "anywhere", "never"
+
+
+@dataclass(frozen=True)
+class Schema:
+    what: str                               # what the file is, as errors name it
+    required: tuple = ()                    # columns it must have
+    unique: str | None = None               # a column no two rows share a value of
+    infinite_loss: str = INF_ON_DIVERGED    # where +inf may stand in a loss column
+    kinds: dict = field(default_factory=dict)  # column kinds that differ from COLUMN_KINDS in this table
+
+
+RESULTS = Schema("results table", ("trial_id", "state"), unique="trial_id")
+EVALUATION_SCHEMA = Schema("evaluation table", ("trial_id", "checkpoint"), infinite_loss=INF_NEVER)
+HISTORY_SCHEMA = Schema("history", ("trial_id", "epoch", "val_loss"), infinite_loss=INF_ANYWHERE)
+ANY_TABLE = Schema("results table", infinite_loss=INF_ANYWHERE)  # a table given with --table: any columns
+FINETUNE_SCHEMA = Schema("fine-tuning table", ("task", "score"), infinite_loss=INF_ANYWHERE,
+                         kinds={"score": PERCENT, "val_loss": LOSS})
+FINETUNE_HISTORY_SCHEMA = Schema("fine-tuning history", ("task", "epoch"), infinite_loss=INF_ANYWHERE,
+                                 kinds={"val_loss": LOSS})
+
+
+def schema_of(path) -> Schema:
+    """The schema of a file by its name: evaluation.csv's, else a results table's."""
+    return EVALUATION_SCHEMA if Path(path).name == EVALUATION else RESULTS
 
 
 def parse_bool(value) -> bool:
     """A cell of a boolean column: True/False, text, 0/1, or missing (False)."""
     if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
+        return value.strip().lower() in TRUE_TEXT
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     return bool(value)
 
 
-def read_table(path) -> pd.DataFrame:
-    """results.csv (or evaluation.csv, or any table in that format) with its types settled; SweepError naming the
-    file when it is empty or not CSV (the file is left as it is)."""
-    try:
-        df = pd.read_csv(path, dtype=ID_COLUMNS)
-    except pd.errors.EmptyDataError:
-        raise SweepError(f"{path}: is empty, not a results table (a CSV file with a header line)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-        raise SweepError(f"{path}: not a readable results table ({' '.join(str(e).split())})") from None
+def _is_boolean(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in TRUE_TEXT + FALSE_TEXT + ("",)
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return math.isnan(value) or value in (0, 1)
+    return False
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def _some(columns, k=8) -> str:
+    names = [str(c) for c in columns]
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
+
+
+def column_kinds(columns, schema: Schema) -> dict:
+    """{column: kind} of the checked columns among `columns`: COLUMN_KINDS (as the schema amends them), every suite
+    score and every per-paradigm accuracy (FRACTION)."""
+    columns = [str(c) for c in columns]
+    kinds = {c: k for c, k in {**COLUMN_KINDS, **schema.kinds}.items() if c in columns}
+    suites = suite_columns(columns)
+    prefixes = {paradigm_prefix(s) for s in suites} | {"blimp", "supplement"}
+    for c in columns:
+        if c in suites or ("/" in c and c.split("/", 1)[0] in prefixes):
+            kinds[c] = FRACTION
+    return kinds
+
+
+def check_table(df: pd.DataFrame, path, schema: Schema = RESULTS, lines=None) -> pd.DataFrame:
+    """`df` as read from `path`, checked against `schema` (see the module docstring) and with its types settled;
+    SweepError (one line: the file, the line, the column, the value) at the first thing wrong. `lines`: the file's
+    line number of each row (default: row i is line i + 2, after the header)."""
+    def where(i) -> str:
+        return f"{path}: line {lines[i] if lines is not None else i + 2}"
+
+    for column in schema.required:
+        if column not in df.columns:
+            raise SweepError(f"{path}: no {column} column, which every {schema.what} has (its columns: "
+                             f"{_some(df.columns) or 'none'})")
+    df = df.copy()
+    for column in ("trial_id", "task"):
+        if column in schema.required:
+            for i, value in enumerate(df[column]):
+                if _missing(value):
+                    raise SweepError(f"{where(i)}: no {column} (every row of a {schema.what} has one)")
+    if schema.unique and schema.unique in df.columns:
+        seen = {}
+        for i, value in enumerate(df[schema.unique]):
+            if value in seen:
+                raise SweepError(f"{where(i)}: {schema.unique} {value!r} is also on line "
+                                 f"{lines[seen[value]] if lines is not None else seen[value] + 2} (one row per trial)")
+            seen[value] = i
+    if "state" in df.columns:
+        for i, value in enumerate(df["state"]):
+            if _missing(value):
+                if "state" in schema.required:
+                    raise SweepError(f"{where(i)}: no state (one of {', '.join(STATES)})")
+            elif value not in STATES:
+                raise SweepError(f"{where(i)}: state {value!r}: not one of {', '.join(STATES)}")
     if "diverged" in df.columns:
+        for i, value in enumerate(df["diverged"]):
+            if not _is_boolean(value):
+                raise SweepError(f"{where(i)}: diverged {value!r}: not a boolean (True or False)")
         df["diverged"] = df["diverged"].map(parse_bool).astype(bool)
+    diverged = df["diverged"].to_numpy(dtype=bool) if "diverged" in df.columns else np.zeros(len(df), dtype=bool)
+    for column, kind in column_kinds(df.columns, schema).items():
+        numbers = _numbers(df[column], column, where)
+        if numbers is not df[column]:
+            df[column] = numbers
+        must, test = RULES[kind]
+        values = df[column].to_numpy(dtype=float)
+        for i, v in enumerate(values):
+            if math.isnan(v):
+                continue
+            if kind in (LOSS, OBJECTIVE) and v == math.inf:
+                if schema.infinite_loss == INF_ANYWHERE or (schema.infinite_loss == INF_ON_DIVERGED and diverged[i]):
+                    continue
+                why = ("only a diverged trial's loss is inf, and this row is not marked diverged"
+                       if schema.infinite_loss == INF_ON_DIVERGED else f"not {must} (a scored model's loss is finite)")
+                raise SweepError(f"{where(i)}: {column} inf: {why}")
+            if not test(v):
+                raise SweepError(f"{where(i)}: {column} {float(v)!r}: not {must}")
     return df
 
 
-def read_history(path, redone=False) -> pd.DataFrame:
+def _numbers(column: pd.Series, name, where) -> pd.Series:
+    """A column as numbers (itself when pandas read it as numbers: integers stay integers); SweepError at the first
+    cell that holds something else than a number."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column
+    numbers = pd.to_numeric(column, errors="coerce") if not pd.api.types.is_bool_dtype(column) else \
+        pd.Series(np.nan, index=column.index)
+    for i, (value, number) in enumerate(zip(column, numbers)):
+        if not _missing(value) and pd.isna(number):
+            raise SweepError(f"{where(i)}: {name} {value!r}: not a number")
+    return numbers.astype(float)
+
+
+def _data_lines(data: bytes, n_rows: int):
+    """The line number of each data row of a CSV file pandas read (blank lines skipped), or None when the file's
+    lines and rows do not match one to one (a quoted cell across lines): errors then count rows."""
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+    numbers = [n for n, line in enumerate(lines[1:], start=2) if line.strip()]
+    return numbers if len(numbers) == n_rows else None
+
+
+def _parse_csv(data: bytes) -> pd.DataFrame:
+    """CSV bytes as a DataFrame, the id columns as text: only an empty cell is a missing id (pandas would read
+    "nan", "NA" or "null" as missing, and "12345678" as a number)."""
+    df = pd.read_csv(io.BytesIO(data), dtype=ID_COLUMNS)
+    ids = [c for c in ID_COLUMNS if c in df.columns and df[c].isna().any()]
+    if ids:  # read again, as text alone
+        text = pd.read_csv(io.BytesIO(data), usecols=ids, dtype=str, keep_default_na=False, na_values=[""])
+        for column in ids:
+            df[column] = text[column].to_numpy()
+    return df
+
+
+def read_table(path, schema: Schema | None = None) -> pd.DataFrame:
+    """results.csv (or evaluation.csv, or any table in that format; a path, or a binary file object) checked
+    against its schema (default: by the file's name, see schema_of) with its types settled; SweepError naming the
+    file when it is empty, not CSV, or fails the schema (the file is left as it is)."""
+    if hasattr(path, "read"):
+        data, path = path.read(), getattr(path, "name", "<table>")
+    else:
+        path = Path(path)
+        data = path.read_bytes()
+    schema = schema or schema_of(path)
+    try:
+        df = _parse_csv(data)
+    except pd.errors.EmptyDataError:
+        raise SweepError(f"{path}: is empty, not a {schema.what} (a CSV file with a header line)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise SweepError(f"{path}: not a readable {schema.what} ({' '.join(str(e).split())})") from None
+    return check_table(df, path, schema, _data_lines(data, len(df)))
+
+
+def warn(message: str) -> None:
+    """A reader's warning: one line on stderr (the command line's own warnings look the same)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def read_history(path, redone=False, warn=warn) -> pd.DataFrame:
     """history.csv as one continuous history per trial: each (trial, epoch) once, its last report (the one the
     trial went on from). With redone, every line, the earlier reports of an epoch marked True in a `redone` column
-    (the cost of going back to a checkpoint). A driver killed mid-write can leave a partial last line: skipped."""
-    df = pd.read_csv(path, on_bad_lines="skip", dtype=ID_COLUMNS)
+    (the cost of going back to a checkpoint).
+
+    The file is appended to line by line: a writer killed mid-line leaves its last line without an end (torn), and
+    the next writer's line then continues it (a line with the wrong number of fields). Those lines are skipped, with
+    one `warn` naming the file and how many; a row that is whole but fails the schema is a SweepError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SweepError(f"{path}: not a readable history (not UTF-8 text)") from None
+    lines = text.splitlines(keepends=True)
+    torn = bool(lines) and not lines[-1].endswith(("\n", "\r"))
+    if torn:
+        lines = lines[:-1]
+    rows = list(csv.reader(lines))
+    header = rows[0] if rows else []
+    kept, numbers, skipped = [], [], []
+    for n, fields in enumerate(rows[1:], start=2):
+        if not fields or not any(f.strip() for f in fields):
+            continue  # a blank line
+        if len(fields) != len(header) or fields == header:  # continued by a later writer; a second header
+            skipped.append(n)
+            continue
+        kept.append(fields)
+        numbers.append(n)
+    if torn or skipped:
+        where = [f"line{'s' if len(skipped) > 1 else ''} {', '.join(map(str, skipped[:5]))}"
+                 f"{', ...' if len(skipped) > 5 else ''} with {len(header)} fields expected"] if skipped else []
+        where += [f"line {len(lines) + 1}, the last, without its end"] if torn else []
+        warn(f"{path}: skipped {len(skipped) + torn} torn line(s) ({'; '.join(where)}: a writer killed mid-line); "
+             f"the history holds the other {len(kept)} report(s)")
+    if not header:
+        df = pd.DataFrame(columns=HISTORY_COLUMNS)
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *kept])
+        df = _parse_csv(buffer.getvalue().encode("utf-8"))
+    df = check_table(df, path, HISTORY_SCHEMA, numbers)
     again = df.duplicated(["trial_id", "epoch"], keep="last")
     if redone:
         return df.assign(redone=again)
     return df[~again].reset_index(drop=True)
+
+
+def check_history_covers(history: pd.DataFrame, table: pd.DataFrame, history_path, table_path) -> None:
+    """SweepError when the history lacks reports the results table records: a trial at epoch E in the table whose
+    last report in the history is earlier (or which has none). The callback appends a report to history.csv before
+    the table records it, so this is a history cut short (lines lost), whose curves would be wrong."""
+    if table.empty or "epoch" not in table.columns or "trial_id" not in table.columns:
+        return
+    reached = history.groupby("trial_id")["epoch"].max() if len(history) else pd.Series(dtype=float)
+    short = []
+    for tid, epoch in zip(table["trial_id"], pd.to_numeric(table["epoch"], errors="coerce")):
+        if pd.isna(epoch):
+            continue
+        last = reached.get(tid, math.nan)
+        if pd.isna(last) or last < epoch - 1e-9:
+            short.append((tid, epoch, last))
+    if short:
+        tid, epoch, last = short[0]
+        has = "none" if pd.isna(last) else f"epoch {last:g}"
+        raise SweepError(f"{history_path}: lacks reports that {Path(table_path).name} records ({len(short)} "
+                         f"trial(s); trial {tid} reached epoch {epoch:g}, its last report here: {has}): the file was "
+                         f"cut short, and its curves would be wrong; restore it, or move it away to go on without "
+                         f"the curves")
+
+
+def require_column(df: pd.DataFrame, path, column: str, why: str) -> None:
+    """SweepError (one line naming the file and the column) unless the table has `column`, which `why` needs."""
+    if column not in df.columns:
+        raise SweepError(f"{path}: no {column} column ({why})")
+
+
+def check_reported(df: pd.DataFrame, path, metric: str) -> None:
+    """SweepError when trials of the table have reported (an epoch) but it has no `metric` column: every report of a
+    trial holds the sweep's metric, so such a table was damaged."""
+    if metric in df.columns or "epoch" not in df.columns:
+        return
+    reported = int(pd.to_numeric(df["epoch"], errors="coerce").notna().sum())
+    if reported:
+        raise SweepError(f"{path}: no {metric} column (the sweep's metric), though {reported} trial(s) have "
+                         f"reported (epoch): the table is damaged")
 
 
 def write_table(df: pd.DataFrame, path) -> None:
@@ -119,15 +416,48 @@ def order_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[first + configs + scores + rest]
 
 
-def merge_evaluation(df: pd.DataFrame, evaluation_path) -> pd.DataFrame:
+_warned = set()  # the damaged evaluation tables a running sweep's writer has warned of (once each)
+
+
+def merge_evaluation(df: pd.DataFrame, evaluation_path, strict=True) -> pd.DataFrame:
     """The table with the scores of evaluation.csv (babysweep evaluate) as columns, by trial_id. A column both have
-    (test_loss: the scored model's) takes evaluation's value where it has one and keeps the table's elsewhere."""
+    (test_loss: the scored model's) takes evaluation's value where it has one and keeps the table's elsewhere.
+
+    An evaluation.csv that fails its schema is a SweepError; with strict=False (the running sweep's table writer,
+    which must not stop a sweep for a file someone edited by hand) it is left out, with one warning per problem,
+    and the table keeps the scores its rows already hold."""
     path = Path(evaluation_path)
     if not path.exists():
         return df
-    scores = read_table(path).drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
+    try:
+        scores = read_table(path, EVALUATION_SCHEMA)
+    except SweepError as e:
+        if strict:
+            raise
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            warn(f"{e}; its scores are not merged into {TABLE} until it is fixed")
+        return df
+    scores = scores.drop(columns=["checkpoint"], errors="ignore").drop_duplicates("trial_id", keep="last")
     shared = [c for c in scores.columns if c != "trial_id" and c in df.columns]
     merged = df.drop(columns=shared).merge(scores, on="trial_id", how="left")
     for column in shared:
         merged[column] = merged[column].where(merged[column].notna(), df[column].to_numpy())
     return order_columns(merged)
+
+
+def merge_scored(evaluation: pd.DataFrame, scored: list[dict]) -> pd.DataFrame:
+    """evaluation.csv's rows with `scored` ({trial_id, checkpoint, column: value, ...} each) merged in, keyed by
+    (trial_id, checkpoint): a row already there gets the columns of its new entry (the others kept, e.g. another
+    suite's scores), a new key is a new row at the end. Rows and columns of others are kept as they are."""
+    rows = evaluation.to_dict("records") if len(evaluation) else []
+    index = {(str(r["trial_id"]), str(r["checkpoint"])): i for i, r in enumerate(rows)}
+    for entry in scored:
+        key = (str(entry["trial_id"]), str(entry["checkpoint"]))
+        if key in index:
+            rows[index[key]].update(entry)
+        else:
+            index[key] = len(rows)
+            rows.append(dict(entry))
+    columns = list(evaluation.columns) + [c for r in scored for c in r if c not in evaluation.columns]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(columns)))

@@ -94,8 +94,10 @@ def test_diverged_as_booleans_in_a_frame_is_excluded():
 
 
 def test_infinite_or_missing_final_metric_is_excluded(tmp_path):
-    t = csv_table(tmp_path, [("inf", "TERMINATED", 3.0, "inf", False, 3), ("nan", "TERMINATED", 3.0, None, False, 3),
-                             ("ok", "TERMINATED", 3.0, 4.0, False, 3)])
+    # read_table refuses inf on a row not marked diverged (tests/test_tables_trust.py): the rule itself, on a table
+    # built in memory, still leaves such a row out
+    t = csv_table(tmp_path, [("inf", "TERMINATED", 3.0, "inf", True, 3), ("nan", "TERMINATED", 3.0, None, False, 3),
+                             ("ok", "TERMINATED", 3.0, 4.0, False, 3)]).assign(diverged=False)
     assert ids(complete_trials(t, budget_max=3)[0]) == ["ok"]
 
 

@@ -4,14 +4,46 @@ A reader (a status call, a resumed driver, another trial) must never see half a 
 process killed mid-write must leave the previous version in place. So everything is written under a unique
 temporary name beside its destination (same filesystem) and then renamed into place, which POSIX makes
 atomic. Concurrent writers of the same file each rename a complete copy: the last one wins."""
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, StorageError
+
+# OS errors that say the storage, not the input, is at fault: a full disk or quota, a read-only or failing mount
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def storage_error(path, error: OSError) -> OSError:
+    """`error` as a one-line StorageError naming `path` when the storage is at fault (STORAGE_ERRNOS, or a short
+    write with no errno on a filesystem left with no room: numpy's "N requested and M written"), else as it is: a
+    missing folder or a permission is the caller's to explain."""
+    if isinstance(error, StorageError):
+        return error
+    if error.errno is None and out_of_space(path):
+        error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if error.errno not in STORAGE_ERRNOS:
+        return error
+    return StorageError.of(path, error, "nothing half-written was left; free space (or fix the mount) and run "
+                                        "the command again")
+
+
+def out_of_space(path, below=1 << 20) -> bool:
+    """Whether the filesystem holding `path` (or its nearest existing parent) has less than `below` bytes free."""
+    for folder in [Path(path), *Path(path).parents]:
+        if folder.exists():
+            try:
+                stat = os.statvfs(folder)
+            except OSError:
+                return False
+            return stat.f_bavail * stat.f_frsize < below
+    return False
 
 
 def _umask() -> int:
@@ -31,12 +63,18 @@ def atomic_path(path):
             df.to_csv(tmp, index=False)
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise storage_error(path, e) from e
     os.close(fd)
     os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes it private; the file it replaces was not
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise storage_error(path, e) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -60,6 +98,31 @@ def write_csv(path, df) -> None:
 
 def write_json(path, obj, indent=2, **kwargs) -> None:
     write_text(path, json.dumps(obj, indent=indent, **kwargs) + "\n")
+
+
+@contextmanager
+def locked(lock_file, timeout=600.0, what=None):
+    """Hold an exclusive lock on `lock_file` (created when absent) for a read-merge-write of files that more than
+    one process writes (an experiment's evaluation.csv and results.csv: a running sweep's table writer and any
+    number of `evaluate` runs). flock(2): released when the holder exits or is killed, so a dead holder never
+    blocks the next; on Linux NFS it is a POSIX lock, which the NFS lock manager shares between nodes.
+    Waits up to `timeout` seconds, then raises DataError naming `what` (default: the lock file)."""
+    lock_file = Path(lock_file)
+    fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o666 & ~UMASK)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DataError(f"{what or lock_file}: still locked by another babysweep process after "
+                                    f"{timeout:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_folder_path(out, option="") -> Path:
@@ -87,7 +150,10 @@ def staged_folder(out):
     the caller decides whether theirs will do. On failure nothing is left behind."""
     out = check_folder_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Staging(Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent)))
+    try:
+        staging = Staging(Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent)))
+    except OSError as e:
+        raise storage_error(out, e) from e
     os.chmod(staging.path, 0o777 & ~UMASK)  # mkdtemp makes it private: on a cluster others read it
     try:
         yield staging
@@ -100,6 +166,10 @@ def staged_folder(out):
             if not out.exists():
                 raise
             shutil.rmtree(staging.path, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        original = e.__cause__ if isinstance(e, StorageError) and isinstance(e.__cause__, OSError) else e
+        raise storage_error(out, original) from e  # named by the folder the user asked for, not our staging copy
     except BaseException:
         shutil.rmtree(staging.path, ignore_errors=True)
         raise

@@ -25,13 +25,15 @@ def add_table_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (default <experiment>/analysis, or analysis/ beside the --table file)")
 
 
-def resolve_table(args) -> tuple[Path, Path]:
-    """(results table, output folder) from NAME or --table; AnalysisError or SweepError when neither works."""
+def resolve_table(args) -> tuple[Path, Path, object]:
+    """(results table, output folder, the table read, or None for --table: the analysis reads that file) from NAME
+    or --table; AnalysisError or SweepError when neither works. A sweep's table is read through its Experiment:
+    checked (sweep/table.py), with its evaluation scores merged."""
     if args.table and args.name:
         raise AnalysisError(f"give a sweep NAME or --table FILE, not both ({args.name!r} and {args.table})")
     if args.table:
         table = Path(args.table).expanduser()
-        out = table.parent / "analysis"
+        out, frame = table.parent / "analysis", None
     elif args.name:
         from ..experiment import load_experiment  # SweepError for an unknown sweep
 
@@ -39,10 +41,10 @@ def resolve_table(args) -> tuple[Path, Path]:
         table = exp.table_path
         if not exp.has_table:
             raise AnalysisError(f"{table}: sweep {args.name!r} has no results table yet (no trial has reported)")
-        out = exp.analysis_dir
+        out, frame = exp.analysis_dir, exp.table
     else:
         raise AnalysisError("give a sweep NAME or --table FILE")
-    return table, Path(args.out).expanduser() if args.out else out
+    return table, Path(args.out).expanduser() if args.out else out, frame
 
 
 def nonnegative_int(text: str) -> int:
@@ -60,9 +62,10 @@ def nonnegative_int(text: str) -> int:
 def cmd_correlate(args):
     from analysis.correlate import analyse, markdown_table
 
-    table, out = resolve_table(args)
+    table, out, frame = resolve_table(args)
     results, notes, paths = analyse(table, out, max_budget_only=args.max_budget_only,
-                                    drop_diverged=not args.keep_diverged, n_boot=args.bootstrap, seed=args.seed)
+                                    drop_diverged=not args.keep_diverged, n_boot=args.bootstrap, seed=args.seed,
+                                    table=frame)
 
     print(f"results table: {table}")
     for note in notes:

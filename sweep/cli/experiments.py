@@ -301,7 +301,9 @@ def register(sub):
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
     ev.add_argument("--finished-only", action="store_true",
                     help="score only trials that completed their schedule (default: every trial, where it stopped)")
-    ev.add_argument("--out", metavar="FILE.json", help="a model folder's scores, also as JSON (written atomically)")
+    ev.add_argument("--out", metavar="FILE.json", help="a model folder's scores, also as JSON (written atomically; an "
+                                                       "existing FILE is replaced only when it is an earlier output "
+                                                       "of evaluate)")
     ev.add_argument("--device", help="a model folder: where to score it (default: cuda when there is one, else cpu)")
     ev.add_argument("--quiet", action="store_true", help="a model folder: no progress line")
     ev.set_defaults(func=cmd_evaluate)
