@@ -2,7 +2,12 @@
 
 Resuming: a resumed experiment hands its searcher and scheduler every trial it restored, finished ones included,
 in states saved at slightly different moments (ResumableTuneBOHB.on_trial_result / restore,
-ResumableHyperBandForBOHB.on_trial_add).
+ResumableHyperBandForBOHB.on_trial_add). Ray saves the searcher with its trials but never the scheduler: a
+resumed HyperBand started with empty brackets, filled them in another order (Ray re-adds restored trials latest
+result first), and ran a trial that had been paused at a rung on past it before its bracket was cut, where it was
+compared at a later epoch than its rivals. So the scheduler's brackets travel in the searcher's saved state
+(ResumableTuneBOHB.save, ResumableHyperBandForBOHB.snapshot) and are rebuilt from it, paused trials paused again:
+a sweep interrupted and resumed makes the decisions an uninterrupted one makes.
 
 Learning from every result: Ray's controller passes a result to the searcher only when the scheduler does not
 STOP the trial, and TuneBOHB.on_trial_complete drops the final result. So hpbandster's model never saw the result a
@@ -99,6 +104,19 @@ class ResumableTuneBOHB(TuneBOHB):
         super().restore(checkpoint_path)
         self.running, self.paused = set(), set()
 
+    def save(self, checkpoint_path):
+        # Ray saves the searcher in the same step as its trials, and never the scheduler: the scheduler's brackets
+        # go along here, consistent with the trials by construction (ResumableHyperBandForBOHB.snapshot)
+        scheduler_ref = self.__dict__.pop("scheduler_ref", None)  # a weak reference: not picklable, not wanted
+        scheduler = scheduler_ref() if scheduler_ref is not None else None
+        if scheduler is not None:
+            self.scheduler_snapshot = scheduler.snapshot()
+        try:
+            super().save(checkpoint_path)
+        finally:
+            if scheduler_ref is not None:
+                self.scheduler_ref = scheduler_ref
+
 
 def rungs(bracket) -> list:
     """The budgets at which a HyperBand bracket compares its trials, as Ray computes them: r0, r0 * eta, ...
@@ -145,12 +163,137 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
             result[UNITS] = result[self.budget_attr] / self.budget_unit
         return result
 
+    # -------------------------------------------------------------- the brackets, saved and rebuilt on resume
+    BRACKET_FIELDS = ("_n", "_n0", "_r", "_r0", "_max_t_attr", "_cumul_r", "_eta", "_halves", "_total_work",
+                      "_completed_progress", "stop_last_trials", "is_being_processed", "_time_attr")
+
+    def snapshot(self) -> dict:
+        """The brackets as plain data (trial ids, each live trial's last result at its budget, the counters of the
+        halving), for ResumableTuneBOHB.save."""
+        self._remove_errored()
+        kept = {self._time_attr, self._metric, getattr(self, "budget_attr", self._time_attr)}
+
+        def bracket_data(bracket):
+            return None if bracket is None else {
+                "fields": {name: getattr(bracket, name) for name in self.BRACKET_FIELDS},
+                "all": [t.trial_id for t in bracket._all_trials],
+                "live": {t.trial_id: None if r is None else {k: r[k] for k in kept if k in r}
+                         for t, r in bracket._live_trials.items()},
+                "unpause": [t.trial_id for t in bracket.trials_to_unpause]}
+
+        current = self._state["bracket"]
+        where = next(((i, j) for i, band in enumerate(self._hyperbands) for j, b in enumerate(band)
+                      if b is current and current is not None), None)
+        return {"bands": [[bracket_data(b) for b in band] for band in self._hyperbands],
+                "band_idx": self._state["band_idx"], "bracket": where, "num_stopped": self._num_stopped}
+
+    def _rebuild(self, snapshot: dict):
+        """Empty brackets as `snapshot` had them; the restored trials are put back in as Ray re-adds them."""
+        from ray.tune.schedulers.hyperband import _Bracket
+
+        self._hyperbands, self._places = [], {}
+        for i, band in enumerate(snapshot["bands"]):
+            self._hyperbands.append([])
+            for j, data in enumerate(band):
+                bracket = None
+                if data is not None:
+                    bracket = _Bracket.__new__(_Bracket)
+                    bracket._live_trials, bracket._all_trials, bracket.trials_to_unpause = {}, [], set()
+                    for name, value in data["fields"].items():
+                        setattr(bracket, name, value)
+                    bracket.order = {trial_id: k for k, trial_id in enumerate(data["all"])}
+                    for trial_id in data["all"]:
+                        self._places[trial_id] = (bracket, i, data)
+                self._hyperbands[-1].append(bracket)
+        where = snapshot["bracket"]
+        self._state = {"band_idx": snapshot["band_idx"],
+                       "bracket": self._hyperbands[where[0]][where[1]] if where is not None else None}
+        self._num_stopped = snapshot["num_stopped"]
+
+    def _put_back(self, tune_controller, trial) -> bool:
+        """Put a restored trial back where the snapshot had it; a trial that was paused at a rung, waiting for its
+        bracket to be cut (Ray restores it PENDING), is paused again. False when the snapshot has no place for it
+        (a trial in ERROR that --retry-errored starts again: it goes into a bracket as a new trial would)."""
+        bracket, band_idx, data = self._places.get(trial.trial_id, (None, None, None))
+        ended = trial.status in (Trial.TERMINATED, Trial.ERROR)
+        if bracket is None or not (ended or trial.trial_id in data["live"]):
+            return False
+        bracket._all_trials.append(trial)
+        bracket._all_trials.sort(key=lambda t: bracket.order.get(t.trial_id, math.inf))
+        self._trial_info[trial] = bracket, band_idx
+        if ended:
+            return True
+        result = data["live"][trial.trial_id]
+        bracket._live_trials[trial] = result
+        if trial.trial_id in data["unpause"]:
+            bracket.trials_to_unpause.add(trial)
+        elif result is not None and result.get(self._time_attr, 0) >= bracket._cumul_r - EPS:
+            # Ray registers a trial by the status it has once this returns (TuneController.add_trial)
+            trial.set_status(Trial.PAUSED)
+            searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
+            if hasattr(searcher, "on_pause"):
+                searcher.on_pause(trial.trial_id)
+        return True
+
+    def _forget_missing(self):
+        """Once Ray has re-added its restored trials: the snapshot's places are done with. A trial it had but Ray's
+        state has not (none, as both are saved in one step) is left out, as an errored trial is."""
+        self.__dict__.pop("_places", None)
+
+    def _link_searcher(self, tune_controller):
+        import weakref
+
+        searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
+        if isinstance(searcher, ResumableTuneBOHB) and not isinstance(searcher.__dict__.get("scheduler_ref"),
+                                                                      weakref.ref):
+            searcher.scheduler_ref = weakref.ref(self)
+            snapshot = searcher.__dict__.get("scheduler_snapshot")
+            if snapshot is not None and not self._trial_info:  # a resume: the brackets as they were saved
+                self._rebuild(snapshot)
+
+    # -------------------------------------------------------------- a failed trial that Ray retries
+    # Ray retries a trial that lost its worker (FailureConfig.max_failures) by telling the scheduler it errored and
+    # adding it again at once (TuneController._requeue_trial): stock HyperBand dropped it from its bracket and put
+    # it into the newest one, where it was compared with other trials at other rungs. Here the removal waits for
+    # the scheduler's next call: the same trial added again keeps its place and its last result (it goes on from
+    # the checkpoint of that result); any other call means it ended in error, and it is removed then.
+
+    def on_trial_error(self, tune_controller, trial):
+        self._remove_errored()
+        if trial in self._trial_info:
+            self._errored = (tune_controller, trial)
+            return
+        super().on_trial_error(tune_controller, trial)
+
+    def _remove_errored(self):
+        tune_controller, trial = self.__dict__.pop("_errored", (None, None))
+        if trial is not None:
+            super().on_trial_remove(tune_controller, trial)
+
+    def on_trial_remove(self, tune_controller, trial):
+        self._remove_errored()
+        super().on_trial_remove(tune_controller, trial)
+
     def on_trial_add(self, tune_controller, trial):
+        self._link_searcher(tune_controller)
+        if self.__dict__.get("_errored", (None, None))[1] is trial:
+            del self._errored  # retried: kept where it was (see above)
+            return
+        self._remove_errored()
+        if "_places" in self.__dict__ and self._put_back(tune_controller, trial):
+            return
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
         super().on_trial_add(tune_controller, trial)
 
+    def choose_trial_to_run(self, tune_controller, allow_recurse=True):
+        self._remove_errored()
+        if "_places" in self.__dict__:
+            self._forget_missing()
+        return super().choose_trial_to_run(tune_controller, allow_recurse)
+
     def on_trial_complete(self, tune_controller, trial, result):
+        self._remove_errored()
         # Ray calls this before the searcher's on_trial_complete, for trials stopped by this scheduler and for trials
         # that ended their own schedule alike: the one moment both still know the trial
         bracket = self._trial_info.get(trial, (None,))[0]
@@ -162,6 +305,9 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_result(self, tune_controller, trial, result):
+        self._remove_errored()
+        if "_places" in self.__dict__:
+            self._forget_missing()
         decision = super().on_trial_result(tune_controller, trial, self._in_units(result))
         if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}):
             # the controller will not pass this result on: the searcher's model would not see it

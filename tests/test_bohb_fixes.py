@@ -410,3 +410,93 @@ def test_fractional_budgets_keep_their_rungs():
     controller = FakeController(s)
     trial, _ = added(scheduler, controller, s, "t0")
     assert [r * 0.25 for r in rungs(scheduler._trial_info[trial][0])] == [0.5, 1.5, 2.0]
+
+
+# ------------------------------------------------------------------------------------ the brackets across a resume
+
+def restored_trial(trial_id, config, status=Trial.PENDING):
+    """A trial as Ray's resume hands it to the scheduler: every unfinished one PENDING (TuneController
+    ._requeue_restored_trials), finished ones as they ended."""
+    t = Trial("run_trial", config=config, trial_id=trial_id, stub=True)
+    t.set_status(status)
+    return t
+
+
+def unit_result(scheduler, epoch, val_loss):
+    return scheduler._in_units({"epoch": epoch, "val_loss": val_loss})
+
+
+@pytest.fixture
+def interrupted(tmp_path):
+    """A sweep stopped mid-run: t0 paused at the first rung (1 epoch), t1 running below it (0.5), t2 not started;
+    the searcher saved as Ray saves it (with its trials). Returns (scheduler, its snapshot, searcher state, configs)."""
+    scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=9,
+                                             budget_unit=0.5, reduction_factor=3), searcher()
+    controller = FakeController(s)
+    (t0, c0), (t1, c1), (t2, c2) = (added(scheduler, controller, s, f"t{i}") for i in range(3))
+    assert scheduler.on_trial_result(controller, t1, unit_result(scheduler, 0.5, 3.4)) == "CONTINUE"
+    assert scheduler.on_trial_result(controller, t0, unit_result(scheduler, 1.0, 3.1)) == "PAUSE"
+    t0.set_status(Trial.PAUSED)
+    path = tmp_path / "searcher-state.pkl"
+    s.save(str(path))  # Ray's save_to_dir: the searcher, with the scheduler's brackets
+    return scheduler, scheduler.snapshot(), path, {"t0": c0, "t1": c1, "t2": c2}
+
+
+def test_a_resumed_scheduler_has_its_brackets_back_and_the_trial_paused_at_a_rung_paused_again(interrupted):
+    _, before, path, configs = interrupted
+    s = restored(ResumableTuneBOHB, path)
+    again = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=9, budget_unit=0.5,
+                                      reduction_factor=3)
+    controller = FakeController(s)
+    trials = {tid: restored_trial(tid, configs[tid]) for tid in ("t1", "t2", "t0")}  # Ray's order: latest first
+    for t in trials.values():
+        again.on_trial_add(controller, t)
+
+    assert trials["t0"].status == Trial.PAUSED  # it waits for its bracket's cut, as before the stop
+    assert trials["t1"].status == trials["t2"].status == Trial.PENDING
+    assert "t0" in s.paused
+    assert again.snapshot() == before  # same brackets, same order, same last results, same counters
+    bracket = again._trial_info[trials["t0"]][0]
+    assert [t.trial_id for t in bracket._all_trials] == ["t0", "t1", "t2"]
+    assert again.choose_trial_to_run(controller) is not trials["t0"]
+
+
+def test_stock_hyperband_starts_a_resume_with_empty_brackets_and_runs_the_paused_trial_on(interrupted):
+    _, _, _, configs = interrupted
+    stock = HyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=18, reduction_factor=3)
+    controller = FakeController(searcher())
+    t0 = restored_trial("t0", configs["t0"])
+    stock.on_trial_add(controller, t0)
+    assert t0.status == Trial.PENDING and stock._trial_info[t0][0]._live_trials[t0] is None
+
+
+def test_a_trial_ray_retries_keeps_its_place_and_its_last_result(interrupted):
+    scheduler, before, _, _ = interrupted
+    controller = FakeController(searcher())
+    t1 = next(t for t in scheduler._trial_info if t.trial_id == "t1")
+    scheduler.on_trial_error(controller, t1)  # Ray's _requeue_trial: the error, then the same trial added again
+    t1.set_status(Trial.PENDING)
+    scheduler.on_trial_add(controller, t1)
+    assert scheduler.snapshot() == before
+
+
+def test_a_trial_that_ends_in_error_leaves_its_bracket_at_the_schedulers_next_call(interrupted):
+    scheduler, before, _, _ = interrupted
+    controller = FakeController(searcher())
+    t1 = next(t for t in scheduler._trial_info if t.trial_id == "t1")
+    scheduler.on_trial_error(controller, t1)
+    scheduler.choose_trial_to_run(controller)
+    bracket = next(b for band in scheduler.snapshot()["bands"] for b in band if b is not None)
+    assert set(bracket["live"]) == {"t0", "t2"} and bracket["all"] == ["t0", "t1", "t2"]
+
+
+def test_stock_hyperband_moves_a_retried_trial_and_forgets_its_result():
+    stock, s = HyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=18, reduction_factor=3), \
+        searcher()
+    controller = FakeController(s)
+    t0, _ = added(stock, controller, s, "t0")
+    stock.on_trial_result(controller, t0, {"epoch": 1.0, "val_loss": 3.4})
+    stock.on_trial_error(controller, t0)
+    stock.on_trial_add(controller, t0)
+    bracket = stock._trial_info[t0][0]
+    assert bracket._live_trials[t0] is None and [t.trial_id for t in bracket._all_trials] == ["t0", "t0"]
