@@ -14,6 +14,14 @@ reported twice (history lines marked redone), epochs re-done (for each trial run
 its last report before the kill, or its start, to the kill, in epochs of that trial: the work lost since its last
 checkpoint; it includes the start-up of a trial that had not reported yet), the epochs
 all trials reported, and the wall time.
+
+A second table stops the driver instead, on a private local Ray, against the same sweep run through: Ctrl-C
+(SIGINT to the driver once a trial has reported and trials are still to come) then `babysweep resume`, and a full
+disk (the storage on a tmpfs too small for the sweep, made larger once the sweep has stopped, then `babysweep
+resume`; needs root to mount, else "not measured"). Figures: the stopped run's exit status, trials finished,
+trials lost (a trial of the uninterrupted run, by its initialisation seed, that did not finish), epochs reported
+twice, trials whose final epoch or validation loss differs from the uninterrupted run's, and the wall time of both
+commands together.
 """
 import argparse
 import os
@@ -83,12 +91,113 @@ def figures(exp: Path, wall: float, kills: list) -> dict:
             "wall time (s)": round(wall, 1)}
 
 
+def launch_local(data, storage, name, samples, seed):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"), "--data",
+         str(data), "--samples", str(samples), "--seed", str(seed), "--storage", str(storage), "--name", name,
+         "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def resume_local(storage, name):
+    return subprocess.run([sys.executable, "-m", "sweep.cli", "resume", name, "--storage", str(storage), "--quiet"],
+                          cwd=REPO, capture_output=True, text=True)
+
+
+def stopped_sweep(data, root: Path, name, samples, seed, how, log=print):
+    """One sweep on a private local Ray, stopped `how` (None: not at all, "ctrl-c", "disk full") and resumed.
+    Returns (its experiment folder, exit status of the stopped run, wall seconds), or a reason it was not run."""
+    import signal
+
+    from sweep.table import read_table
+
+    storage = root / f"runs-{name}"
+    disk = None
+    if how == "disk full":
+        disk = root / f"disk-{name}"
+        disk.mkdir()
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True,
+                               text=True)
+        if mount.returncode:
+            return f"not measured (cannot mount a small tmpfs: {mount.stderr.strip() or 'needs root'})"
+        storage = disk / "runs"
+    try:
+        t0 = time.time()
+        driver = launch_local(data, storage, name, samples, seed)
+        if how == "ctrl-c":
+            table = storage / name / "results.csv"
+            while driver.poll() is None:
+                time.sleep(0.2)
+                try:
+                    t = read_table(table)
+                except Exception:
+                    continue
+                if "epoch" in t and (t["epoch"] >= 1).any() and len(t) < samples:
+                    driver.send_signal(signal.SIGINT)
+                    log(f"  {name}: SIGINT at {time.time() - t0:.0f} s")
+                    break
+        _, err = driver.communicate()
+        status = driver.returncode
+        if how is not None:
+            if how == "disk full":
+                subprocess.run(["mount", "-o", "remount,size=500m", str(disk)], check=True)
+                log(f"  {name}: the disk filled (exit {status}: {err.strip().splitlines()[-1][:120]}); made larger")
+            resumed = resume_local(storage, name)
+            if resumed.returncode != 0:
+                raise RuntimeError(f"{name}: resume exited {resumed.returncode}: {resumed.stderr[-2000:]}")
+        return storage / name, status, time.time() - t0
+    except BaseException:
+        if disk is not None:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+        raise
+
+
+def compared(exp: Path, clean: Path) -> dict:
+    """A stopped-and-resumed sweep against the uninterrupted one, trial by trial (by initialisation seed)."""
+    from sweep.table import read_history, read_table
+
+    def finals(path):
+        t = read_table(path / "results.csv")
+        return {int(r["seed"]): (r["state"], float(r["epoch"]), float(r["val_loss"])) for _, r in t.iterrows()}
+
+    mine, theirs = finals(exp), finals(clean)
+    history = read_history(exp / "history.csv", redone=True)
+    return {"trials finished": sum(s == "TERMINATED" for s, _, _ in mine.values()),
+            "trials lost": sum(seed not in mine or mine[seed][0] != "TERMINATED" for seed in theirs),
+            "epochs reported twice": int(history["redone"].sum()),
+            "trials ending otherwise": sum(seed in mine and (mine[seed][1] != e or abs(mine[seed][2] - v) > 1e-5)
+                                           for seed, (_, e, v) in theirs.items())}
+
+
+def driver_endings(data, root: Path, samples, seed):
+    """The second table: Ctrl-C and a full disk against the uninterrupted sweep."""
+    clean, _, clean_wall = stopped_sweep(data, root, "through", samples, seed, None)
+    rows = {"run through": {**compared(clean, clean), "exit status": 0, "wall time (s)": round(clean_wall, 1)}}
+    for how in ("ctrl-c", "disk full"):
+        got = stopped_sweep(data, root, how.replace(" ", "-"), samples, seed, how)
+        if isinstance(got, str):
+            rows[how] = got
+            continue
+        exp, status, wall = got
+        rows[f"{how}, then resume"] = {**compared(exp, clean), "exit status": status, "wall time (s)": round(wall, 1)}
+        if how == "disk full":
+            subprocess.run(["umount", "-l", str(exp.parents[1])], capture_output=True)
+    print()
+    names = list(rows)
+    keys = next(v for v in rows.values() if isinstance(v, dict)).keys()
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for key in keys:
+        print(f"| {key} | " + " | ".join(str(rows[n][key]) if isinstance(rows[n], dict) else rows[n]
+                                         for n in names) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--words", type=int, default=100_000, help="built-in corpus size (the demo's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the searcher and of the kill moments")
+    parser.add_argument("--only", choices=["nodes", "endings"], help="one of the two tables (default: both)")
     args = parser.parse_args()
 
     from sweep.demo import demo_data
@@ -96,6 +205,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as root:
         root = Path(root)
         data = demo_data(root / "data", words=args.words, log=lambda m: None)
+        if args.only == "endings":
+            print(f"{args.samples} trials of tiny_demo.yaml on the built-in corpus ({args.words} words), a private "
+                  f"local Ray; {os.cpu_count()} cores here")
+            driver_endings(data, root, args.samples, args.seed)
+            return
         print(f"{args.samples} trials of tiny_demo.yaml on the built-in corpus ({args.words} words), two nodes of "
               f"1 CPU each; {os.cpu_count()} cores here")
         clean = run_sweep(data, root / "runs", "clean", args.samples, seed=args.seed)
@@ -106,13 +220,15 @@ def main():
             kill_at[i] = max(kill_at[i], kill_at[i - 1] + 15)
         print(f"kills planned at {', '.join(f'{t:.0f} s' for t in kill_at)}")
         faulty = run_sweep(data, root / "runs", "faulty", args.samples, kill_at=kill_at, seed=args.seed)
-    print()
-    print(f"| figure | no faults | {args.kills} node kills | faulty / clean |")
-    print("|---|---|---|---|")
-    for key in clean:
-        a, b = clean[key], faulty[key]
-        ratio = f"{b / a:.2f}" if isinstance(a, (int, float)) and a else "-"
-        print(f"| {key} | {a:g} | {b:g} | {ratio} |")
+        print()
+        print(f"| figure | no faults | {args.kills} node kills | faulty / clean |")
+        print("|---|---|---|---|")
+        for key in clean:
+            a, b = clean[key], faulty[key]
+            ratio = f"{b / a:.2f}" if isinstance(a, (int, float)) and a else "-"
+            print(f"| {key} | {a:g} | {b:g} | {ratio} |", flush=True)
+        if args.only is None:
+            driver_endings(data, root, args.samples, args.seed)
 
 
 if __name__ == "__main__":

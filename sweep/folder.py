@@ -13,8 +13,16 @@ What is consistent when (the storage contract):
   and at the end; results.csv is rewritten (atomically) only after Ray saved its state for that step.
 - So after a crash results.csv may be ahead of Ray's stored state, never behind it: `reconcile_with_table`
   brings Ray's state up to the table before a resume.
-- evaluation.csv is appended to by `evaluate` (atomic rewrite per score) and merged into results.csv by both
-  writers, so evaluating a running sweep is safe.
+- results.csv and evaluation.csv are each replaced atomically, and every read-merge-write of them holds the
+  experiment's tables lock (`tables_lock`: `.tables.lock`, flock). That covers the sweep's table writer
+  (`ResultsTable.save`: its rows merged with evaluation.csv as it is now), each `evaluate` (`record_scores`:
+  evaluation.csv re-read, the score merged by (trial_id, checkpoint), then results.csv re-read and merged) and
+  `reconcile_with_table`. So concurrent writers never lose each other's updates; readers take no lock.
+- history.csv is appended to by the one driver; `read_history` skips a line torn by a kill, with a warning.
+- A trial's ending is recorded in results.csv (`state` TERMINATED or ERROR, with `ended`) only from Ray's completion
+  and error callbacks, never from the TERMINATED Ray marks on the trials it stops because the driver is ending
+  (sweep/stopping.py): after Ctrl-C, SIGTERM, fail-fast or a full disk, the table and Ray's stored state agree
+  that the interrupted trials go on.
 """
 import json
 import math
@@ -235,38 +243,98 @@ def driver_state(exp: Path) -> str:
 # ---------------------------------------------------------------------------------------------- after a crash
 
 def reconcile_with_table(exp: Path, log=print) -> list[str]:
-    """Mark as ended, in Ray's saved experiment state, the trials that babysweep's table shows ended (finished, or
-    in ERROR: a plain resume leaves an errored trial alone, `--retry-errored` starts it again; see sweep/resume.py).
+    """Bring Ray's saved experiment state and babysweep's table to one truth before a resume. Returns the trial ids
+    whose state in Ray's file was changed.
 
-    Ray writes its experiment state to a staging folder and copies it to storage in the background, so a
-    driver killed at the wrong moment leaves a stored state a step or two old: a trial HyperBand had just
-    stopped would come back as PAUSED and train again. The results table is written only after Ray processed
-    the stop, so it is the later truth for that one fact. Returns the trial ids changed."""
+    A trial has ended when the table can prove it: a row the results-table callback marked ended (`ended`:
+    completed, stopped by its scheduler, or error; sweep/results.py writes it from Ray's completion and error
+    callbacks only), or, in a table written before `ended` existed, a trial in ERROR or one whose last epoch is the
+    end of its schedule. Ray writes its state to a staging folder and copies it to storage in the background, so a
+    driver killed at the wrong moment leaves a stored state a step or two old in which a trial HyperBand had just
+    stopped is still PAUSED: for such a proven ending, the table is the later truth and is written into Ray's state
+    (an errored trial then stays in ERROR unless `--retry-errored`: sweep/resume.py).
+
+    Anything else the table shows TERMINATED it cannot prove (older versions copied the TERMINATED that Ray marks
+    on the trials it stops because the driver is ending: a Ctrl-C), so Ray's stored state is trusted for it: the
+    trial goes on from its latest checkpoint, and its row says so until it runs; unless no checkpoint of it is
+    left to go on from, when the table's ending stands."""
     table, states = exp / TABLE, sorted(exp.glob("experiment_state-*.json"))
     if not table.exists() or not states:
         return []
+    with tables_lock(exp):
+        return _reconcile(exp, table, states[-1], log)
+
+
+def _reconcile(exp, table, path, log):
     df = read_table(table)
-    ended = {trial_id: state for trial_id, state in zip(df["trial_id"], df["state"]) if state in (FINISHED, ERROR)}
-    path = states[-1]
+    proven = ended_rows(df, schedule_end(exp))
+    # an unproven ending of a trial that cannot go on anyway (it reported, and no checkpoint of it is left: pruned,
+    # or a copy of the folder without its models) stays an ending: Ray would fail to restore it
+    for trial_id, state, epoch in zip(df["trial_id"], df["state"],
+                                      df["epoch"] if "epoch" in df.columns else [math.nan] * len(df)):
+        if state == FINISHED and trial_id not in proven and not pd.isna(epoch) and not any(
+                (exp / f"trial_{trial_id}").glob("checkpoint_*")):
+            proven[trial_id] = state
     state = json.loads(path.read_text())
+    stored = {}
     changed = []
     for entry in state["trial_data"]:
         trial = json.loads(entry[0])
-        if trial["trial_id"] in ended and trial["status"] not in (FINISHED, ERROR):
-            trial["status"] = ended[trial["trial_id"]]
+        stored[trial["trial_id"]] = trial["status"]
+        if trial["trial_id"] in proven and trial["status"] not in (FINISHED, ERROR):
+            trial["status"] = proven[trial["trial_id"]]
             entry[0] = json.dumps(trial)
             changed.append(trial["trial_id"])
     if changed:
         write_text(path, json.dumps(state))
         log(f"{len(changed)} trial(s) had ended after Ray's last stored state: kept as they ended "
-            f"({', '.join(f'{t} {ended[t]}' for t in changed)})")
+            f"({', '.join(f'{t} {proven[t]}' for t in changed)})")
+    unproven = (df["state"] == FINISHED) & ~df["trial_id"].isin(list(proven)) & df["trial_id"].map(
+        lambda t: stored.get(t) not in (None, FINISHED, ERROR))
     # The other way round: a trial the table saw start but Ray's stored state never recorded is gone for
     # good (Ray will not run it again; its searcher makes another suggestion instead). Say so in the table.
-    known = {json.loads(entry[0])["trial_id"] for entry in state["trial_data"]}
-    lost = ~df["trial_id"].isin(known) & ~df["state"].isin([FINISHED, ERROR, LOST])
-    if lost.any():
-        df.loc[lost, "state"] = LOST
+    lost = ~df["trial_id"].isin(list(stored)) & ~df["state"].isin([FINISHED, ERROR, LOST])
+    if unproven.any() or lost.any():
+        if unproven.any():
+            df.loc[unproven, "state"] = df.loc[unproven, "trial_id"].map(stored)
+            log(f"{int(unproven.sum())} trial(s) the table shows ended without proof (a driver stopped mid-run by "
+                f"an earlier babysweep): they go on from their latest checkpoints, as Ray stored them "
+                f"({', '.join(f'{t} {stored[t]}' for t in df.loc[unproven, 'trial_id'])})")
+        if lost.any():
+            df.loc[lost, "state"] = LOST
+            log(f"{int(lost.sum())} trial(s) started after Ray's last stored state and cannot be resumed: marked "
+                f"LOST ({', '.join(df.loc[lost, 'trial_id'])})")
         write_table(df, table)
-        log(f"{int(lost.sum())} trial(s) started after Ray's last stored state and cannot be resumed: marked LOST "
-            f"({', '.join(df.loc[lost, 'trial_id'])})")
     return changed
+
+
+def schedule_end(exp: Path) -> float | None:
+    """The budget at which a trial of `exp` has completed its schedule: its space's budget.max (None when the folder
+    has no readable space)."""
+    from search_spaces.loader import load_space
+    from trainables.errors import UserError
+
+    try:
+        return float(load_space(exp / SPACE, searchable=False).budget_max)
+    except (UserError, OSError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def ended_rows(df, budget_max=None) -> dict:
+    """{trial_id: TERMINATED or ERROR} of the table's trials whose ending the table proves (reconcile_with_table)."""
+    ended = df["ended"] if "ended" in df.columns else None
+    epoch = df["epoch"] if "epoch" in df.columns else None
+    planned = df["config/num_epochs"] if "config/num_epochs" in df.columns else None
+    out = {}
+    for i, (trial_id, state) in enumerate(zip(df["trial_id"], df["state"])):
+        if state not in (FINISHED, ERROR):
+            continue
+        if ended is not None and isinstance(ended.iloc[i], str):
+            out[trial_id] = state  # written by Ray's completion or error callback
+            continue
+        # a row written before `ended` existed: an error, or the end of the trial's own schedule, is proof
+        at = epoch.iloc[i] if epoch is not None else math.nan
+        end = planned.iloc[i] if planned is not None and not pd.isna(planned.iloc[i]) else budget_max
+        if state == ERROR or (end is not None and not pd.isna(at) and float(at) >= float(end) - 1e-9):
+            out[trial_id] = state
+    return out

@@ -21,7 +21,7 @@ def launch(spec: ExperimentSpec, overwrite=False, verbose=1, what="sweep", space
     exp = folder.create(spec.storage, spec.name, spec.to_record(), space_file or spec.space_file(), overwrite, what)
     try:
         with ray_session(spec.address):
-            fit(exp, spec.tuner_parts(exp), verbose, max_failures=spec.max_failures)
+            fit(exp, spec.tuner_parts(exp), verbose, max_failures=spec.max_failures, fail_fast=spec.fail_fast)
     except BaseException:
         folder.remove_if_never_started(exp)  # Ray never started it: leave nothing behind
         raise

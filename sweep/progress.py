@@ -25,6 +25,20 @@ class ProgressLine(Callback):
         self.best = None          # (value, trial_id, {name: value})
         self.epochs = {}          # trial_id -> epochs reached (the budget used)
         self.t0 = self.last = None
+        self.ended = {}           # trial_id -> TERMINATED or ERROR: Ray's completion and error callbacks, and the
+                                  # trials that had ended before this run (a resume)
+
+    def on_step_begin(self, iteration, trials, **info):
+        if not getattr(self, "started", False):
+            self.started = True
+            self.ended = {**{t.trial_id: t.status for t in trials if t.status in ("TERMINATED", "ERROR")},
+                          **getattr(self, "ended", {})}
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.ended[trial.trial_id] = "TERMINATED"
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.ended[trial.trial_id] = "ERROR"
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         value = result.get(self.metric)
@@ -46,13 +60,18 @@ class ProgressLine(Callback):
         print(self.line(trials), flush=True)
 
     def line(self, trials) -> str:
+        # a trial Ray marked TERMINATED without completing it was stopped because the driver is ending (Ctrl-C):
+        # it goes on at the next resume (sweep/stopping.py), so it is not counted done
+        ended = getattr(self, "ended", {})
         counts = {}
         for trial in trials:
-            counts[trial.status] = counts.get(trial.status, 0) + 1
+            status = ended.get(trial.trial_id, "STOPPED" if trial.status == "TERMINATED" else trial.status)
+            counts[status] = counts.get(status, 0) + 1
         done = counts.get("TERMINATED", 0) + counts.get("ERROR", 0)
         minutes, seconds = divmod(int(time.time() - (self.t0 or time.time())), 60)
         parts = [f"trials {done}/{self.total} done"]
-        for state, word in (("RUNNING", "running"), ("PAUSED", "paused"), ("ERROR", "in error")):
+        for state, word in (("RUNNING", "running"), ("PAUSED", "paused"), ("STOPPED", "stopped to resume"),
+                            ("ERROR", "in error")):
             if counts.get(state):
                 parts.append(f"{counts[state]} {word}")
         waiting = self.total - len(trials) + counts.get("PENDING", 0)

@@ -5,19 +5,72 @@ experiment state: the table never claims a trial finished before Ray could resto
 driver killed at any moment is resumed without re-running what the table shows as done."""
 import csv
 import functools
+import os
 import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 from ray.tune import Callback
 
-from .table import EVALUATION, HISTORY, HISTORY_COLUMNS, TABLE, merge_evaluation, order_columns, read_table, \
+from .table import ERROR, EVALUATION, FINISHED, HISTORY, HISTORY_COLUMNS, TABLE, merge_evaluation, order_columns, read_table, \
     write_table
 
 REPORTED = ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged",
             "score", "metric")  # score / metric: a fine-tuning trial's task metric (the SuperGLUE spaces maximise it)
+
+
+UNFINISHED = ("RUNNING", "PAUSED", "PENDING")
+
+
+def reached_schedule_end(row: dict) -> bool:
+    """Whether a trial's row shows it at the end of its own schedule (its last epoch at its num_epochs); False
+    when the table cannot tell (a trainable without num_epochs)."""
+    epoch, planned = row.get("epoch"), row.get("config/num_epochs")
+    try:
+        return epoch is not None and planned is not None and float(epoch) >= float(planned) - 1e-9
+    except (TypeError, ValueError):
+        return False
+
+
+@contextmanager
+def storage_guard(path, exp):
+    """Inside a Ray Tune callback: an OS error of the storage (a full disk) while writing `path` ends the run
+    cleanly (sweep/stopping.py: Ray saves its state, every trial kept) and is raised after it, as one line naming
+    the path, instead of a traceback out of Ray's loop with the sweep half-stopped. Once the run is ending for it,
+    later failures of the same kind are let go."""
+    from trainables.errors import StorageError
+    from trainables.files import storage_error
+
+    from .stopping import STOP, request_stop
+
+    try:
+        yield
+    except OSError as e:
+        original = e.__cause__ if isinstance(e, StorageError) and isinstance(e.__cause__, OSError) else e
+        converted = storage_error(path, original)
+        if not isinstance(converted, StorageError):
+            raise
+        if isinstance(STOP.error, StorageError):
+            return
+        exp = Path(exp)
+        error = StorageError.of(path, OSError(converted.errno, os.strerror(converted.errno)),
+                                f"the sweep stopped with every trial saved as it stood: once there is space, "
+                                f"`babysweep resume {exp.name} --storage {exp.parent}` goes on")
+        if not request_stop(error):
+            raise error from None
+
+
+def ends_a_line(path) -> bool:
+    """Whether the file at `path` is empty or ends with a newline."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"
 
 
 def better(value, than, mode: str) -> bool:
@@ -78,18 +131,29 @@ class ResultsTable(Callback):
         return row
 
     def save(self):
+        from .folder import tables_lock
+
         df = order_columns(pd.DataFrame(list(self.rows.values())))
-        df = merge_evaluation(df, Path(self.experiment_dir) / EVALUATION)  # scores of a concurrent evaluate
-        write_table(df, Path(self.experiment_dir) / TABLE)
+        exp = Path(self.experiment_dir)
+        with storage_guard(exp / TABLE, exp), tables_lock(exp):  # evaluate merges into the same table (analysis/evaluate)
+            # scores of a concurrent evaluate; a damaged evaluation.csv is a warning here, never the sweep's end
+            df = merge_evaluation(df, exp / EVALUATION, strict=False)
+            write_table(df, exp / TABLE)
         self.dirty = False
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        from . import failures
+
+        failures.POLICY.saw_start(trial.trial_id)  # the fail-fast rule looks at the first trials to start
         row = self.row(trial)
         row["state"] = "RUNNING"
         row.setdefault("started_at", round(time.time(), 3))  # first start, for trial start latency
         self.dirty = True
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        from . import failures
+
+        failures.POLICY.saw_report()  # the fail-fast rule applies before a run's first report only
         row = self.row(trial)
         row["state"] = "RUNNING"
         for key in REPORTED:
@@ -108,12 +172,16 @@ class ResultsTable(Callback):
             row["best_val_loss"] = min(row.get("best_val_loss", math.inf), result["val_loss"])
         history = Path(self.experiment_dir) / HISTORY
         new = not history.exists()
-        with open(history, "a", newline="") as f:  # appended, never rewritten: read_history skips a torn last line
+        line = [trial.trial_id, result.get("epoch"), result.get("val_loss"), result.get("wall_s"), f"{time.time():.3f}"]
+        with storage_guard(history, self.experiment_dir), open(history, "a", newline="") as f:
+            # appended, never rewritten: read_history skips a torn line (a kill, a full disk mid-line); one torn
+            # before is ended first, so that it does not swallow this report
+            if not new and not ends_a_line(history):
+                f.write("\n")
             writer = csv.writer(f)
             if new:
                 writer.writerow(HISTORY_COLUMNS)
-            writer.writerow([trial.trial_id, result.get("epoch"), result.get("val_loss"), result.get("wall_s"),
-                             f"{time.time():.3f}"])
+            writer.writerow(line)
         self.dirty = True
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
@@ -139,11 +207,16 @@ class ResultsTable(Callback):
         self.dirty = True
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.row(trial)["state"] = "TERMINATED"
+        # Ray calls this when a trial ends for good: its schedule done, or its scheduler's STOP. The one proof of an
+        # ending the table records (see on_step_end): `ended` says which, for reconcile_with_table and readers
+        row = self.row(trial)
+        row["state"] = FINISHED
+        row["ended"] = "completed" if reached_schedule_end(row) else "stopped"
         self.dirty = True
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.record_failure(trial)["state"] = "ERROR"
+        row = self.record_failure(trial)
+        row["state"], row["ended"] = ERROR, "error"
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         # failed, and Ray retries it from its latest checkpoint (sweep/failures.py): its state follows in on_step_end
@@ -159,19 +232,25 @@ class ResultsTable(Callback):
         summary = failures.POLICY.summaries.get(trial.trial_id)
         if summary:
             row["error"] = summary
-        kept = failures.keep_error_text(trial, self.experiment_dir)
-        if kept is not None:
-            row["error_file"] = str(kept)
+        with storage_guard(failures.error_file(self.experiment_dir, trial.trial_id), self.experiment_dir):
+            kept = failures.keep_error_text(trial, self.experiment_dir)
+            if kept is not None:
+                row["error_file"] = str(kept)
+        failures.POLICY.check_fail_fast(trial, row.get("error_file"))
         self.dirty = True
         return row
 
     def on_step_end(self, iteration, trials, **info):
         # Called after Ray saved its experiment state for this step (see the module docstring). Ray has no
-        # pause callback either: PAUSED / PENDING / RUNNING changes are read off the trial list here.
+        # pause callback either: PAUSED / PENDING / RUNNING changes are read off the trial list here. An ending is
+        # not: Ray also marks TERMINATED the trials it stops because the driver is ending (Ctrl-C, SIGTERM,
+        # fail-fast), which have not ended and go on at the next resume; the table records an ending only from
+        # on_trial_complete and on_trial_error, and keeps such a trial as it last stood.
         for trial in trials:
             row = self.rows.get(trial.trial_id) if self.rows is not None else None
-            if row is not None and row["state"] != trial.status:
+            if row is not None and row["state"] != trial.status and trial.status in UNFINISHED:
                 row["state"] = trial.status
+                row.pop("ended", None)  # retried (resume --retry-errored): it has not ended any more
                 self.dirty = True
         if self.dirty:
             self.save()

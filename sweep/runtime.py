@@ -1,5 +1,6 @@
 """Running on Ray: the session (join a cluster, or a private local Ray) and `fit`, which runs ready-made Tuner
 parts in an experiment folder. Knows no experiment kind: the kinds (sweep/kinds/) build the parts."""
+import logging
 import os
 import shutil
 import socket
@@ -8,9 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainables.files import remove_orphaned_scratch
+
 from . import failures
-from .errors import SweepError
+from .errors import Interrupted, SweepError
 from .folder import driver_lock
+from .stopping import stoppable
 
 
 @dataclass
@@ -73,6 +77,22 @@ def join_error(address: str, e: Exception) -> str:
             f"the head's (~/.ray/auth_token there)? {fix}")
 
 
+RAY_TEMP_PREFIX = "bsray-"
+
+
+def private_ray_temp_dir() -> str:
+    """A new temp dir for a private local Ray: under RAY_TMPDIR when set (Ray's own variable), else /tmp, as a short
+    path (Ray puts unix sockets under it: a 107-byte limit). Its name carries this driver's PID, so that the folders
+    of drivers killed outright (SIGKILL leaves Ray no time to clean up) are removed by the next one."""
+    root = os.environ.get("RAY_TMPDIR") or "/tmp"
+    remove_orphaned_scratch(RAY_TEMP_PREFIX, where=root)
+    try:
+        return tempfile.mkdtemp(prefix=f"{RAY_TEMP_PREFIX}{os.getpid()}-", dir=root)
+    except OSError as e:
+        where = "RAY_TMPDIR " if os.environ.get("RAY_TMPDIR") else ""
+        raise SweepError(f"{where}{root}: cannot make Ray's temp folder there ({e.strerror or e})") from None
+
+
 @contextmanager
 def ray_session(address=None, num_cpus=None):
     """Join a cluster (address) or start a private local Ray with its own temp dir; stop only what we started."""
@@ -90,8 +110,7 @@ def ray_session(address=None, num_cpus=None):
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise SweepError(join_error(address, e)) from None
         else:
-            # A short path: Ray puts unix sockets under it (107-byte limit)
-            temp_dir = tempfile.mkdtemp(prefix="bsray-", dir="/tmp")
+            temp_dir = private_ray_temp_dir()
             ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
         yield
     finally:
@@ -131,23 +150,58 @@ def progress_line(parts: TunerParts):
     return ProgressLine(parts.total_trials or parts.num_samples, table.to_config, table.metric, table.mode, shown=parts.shown)
 
 
+def ray_notes_on_stopping(record) -> bool:
+    """A logging filter: Ray's own lines about a run ended early, which babysweep says in its own terms."""
+    return not str(record.msg).startswith(("Stop signal received", "Trials did not complete",
+                                           "Experiment has been interrupted"))
+
+
+def ray_tracebacks(record) -> bool:
+    """A logging filter for Ray's console handler: Ray Tune's tracebacks of failed trials and failed saves, which
+    babysweep reports as one line each (the status summary, with each trial's full text kept in <exp>/errors/;
+    a full disk as one StorageError). --verbose shows them."""
+    if not record.name.startswith("ray.tune"):
+        return True
+    if record.levelno < logging.ERROR:  # Ray's own post-run analysis of trials that never reported (interrupted)
+        return not str(record.msg).startswith("Failed to fetch metrics")
+    return not (record.exc_info or "Traceback" in str(record.getMessage()))
+
+
 def fit(exp: Path, parts: TunerParts, verbose=1, restore=False, retry_errored=False,
-        max_failures=failures.DEFAULT_MAX_FAILURES):
+        max_failures=failures.DEFAULT_MAX_FAILURES, fail_fast=failures.DEFAULT_FAIL_FAST):
     """Run (or, with restore, continue) the Ray Tune experiment in `exp` from ready-made parts. A trial that loses
-    its worker or node is retried from its latest checkpoint up to `max_failures` times (sweep/failures.py).
+    its worker or node is retried from its latest checkpoint up to `max_failures` times, and the run ends early when
+    its first `fail_fast` failing trials all fail alike before any report (sweep/failures.py).
     verbose: 0 nothing, 1 a progress line every few seconds (sweep/progress.py), 2 Ray's own trial tables."""
     with driver_lock(exp):
-        return _fit(exp, parts, verbose, restore, retry_errored, max_failures)
+        try:
+            return _fit(exp, parts, verbose, restore, retry_errored, max_failures, fail_fast)
+        except Interrupted as e:
+            e.experiment = exp  # for the command line's "continue with babysweep resume NAME"
+            raise
 
 
-def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
-    from ray import tune
-
+def _fit(exp, parts, verbose, restore, retry_errored, max_failures, fail_fast):
     # Save Ray's experiment state every few seconds (Ray's default adapts up to minutes): a killed driver then
     # loses little, and folder.reconcile_with_table() restores what the results table saw finish in between
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # wanted, not a warning
-    failures.install(max_failures)
+    failures.install(max_failures, fail_fast, exp)
+    try:
+        with ray_console(verbose):
+            tuner = tuner_of(exp, parts, verbose, restore, retry_errored, max_failures)
+            with stoppable():  # Ctrl-C, SIGTERM, fail-fast, a full disk: every trial saved as it stood (sweep/stopping.py)
+                return tuner.fit()
+    finally:
+        # Ray's background copy of its staging folder can catch a searcher state mid-write: drop those leftovers
+        for leftover in exp.glob(".*-tmp-searcher-state-*"):
+            leftover.unlink(missing_ok=True)
+
+
+def tuner_of(exp, parts, verbose, restore, retry_errored, max_failures):
+    """The Tuner of a new run of `parts` in `exp`, or the one Ray restores from `exp` with our callbacks."""
+    from ray import tune
+
     progress = progress_line(parts) if verbose == 1 else None
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=parts.trainable, resume_unfinished=True,
@@ -159,33 +213,53 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures):
         callbacks[:] = [c for c in callbacks if not isinstance(c, ProgressLine)] + ([progress] if progress else [])
         # Ray's verbosity is not restored from tuner.pkl: set for this run
         tuner._local_tuner.get_run_config().verbose = 2 if verbose >= 2 else 0
-    else:
-        tuner = tune.Tuner(
-            parts.trainable, param_space=parts.param_space,
-            tune_config=tune.TuneConfig(search_alg=parts.search_alg, scheduler=parts.scheduler,
-                                        num_samples=parts.num_samples, reuse_actors=True,
-                                        trial_name_creator=trial_name, trial_dirname_creator=trial_name,
-                                        **parts.tune_options),
-            run_config=tune.RunConfig(
-                name=exp.name, storage_path=str(exp.parent), verbose=2 if verbose >= 2 else 0,
-                callbacks=parts.callbacks + ([progress] if progress else []),
-                # the latest checkpoint resumes a paused trial; the final one holds the model
-                # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
-                    checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
-                failure_config=tune.FailureConfig(max_failures=max_failures)),
-        )
+        return tuner
+    return tune.Tuner(
+        parts.trainable, param_space=parts.param_space,
+        tune_config=tune.TuneConfig(search_alg=parts.search_alg, scheduler=parts.scheduler,
+                                    num_samples=parts.num_samples, reuse_actors=True,
+                                    trial_name_creator=trial_name, trial_dirname_creator=trial_name,
+                                    **parts.tune_options),
+        run_config=tune.RunConfig(
+            name=exp.name, storage_path=str(exp.parent), verbose=2 if verbose >= 2 else 0,
+            callbacks=parts.callbacks + ([progress] if progress else []),
+            # the latest checkpoint resumes a paused trial; the final one holds the model
+            # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
+                checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=max_failures)),
+    )
+
+
+@contextmanager
+def ray_console(verbose):
+    """What Ray prints while a run is restored and runs: at verbose 2 all of it; below, babysweep's own progress
+    line and one-line summaries stand for Ray's notes and tracebacks (ray_notes_on_stopping, ray_tracebacks)."""
+    if verbose >= 2:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in ("RAY_AIR_NEW_OUTPUT", "RAY_IGNORE_UNHANDLED_ERRORS")}
     # Ray's newer console output prints its experiment box and a TensorBoard hint into its temporary folder even
     # when silent; its older one is silent at verbose 0. Ours (the progress line) or nothing: the older one
-    quiet = verbose < 2 and "RAY_AIR_NEW_OUTPUT" not in os.environ
-    if quiet:
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # the train() calls Ray abandons when it stops a failed trial's actor: reported by the trial's own error
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+    ray_tune, notes = logging.getLogger("ray.tune"), logging.getLogger("ray.tune.tune")
+    handlers, level = logging.getLogger("ray").handlers, ray_tune.level
+    ray_tune.setLevel(logging.WARNING)
+    notes.addFilter(ray_notes_on_stopping)
+    for handler in handlers:
+        handler.addFilter(ray_tracebacks)
     try:
-        return tuner.fit()
+        yield
     finally:
-        if quiet:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        # Ray's background copy of its staging folder can catch a searcher state mid-write: drop those leftovers
-        for leftover in exp.glob(".*-tmp-searcher-state-*"):
-            leftover.unlink(missing_ok=True)
+        ray_tune.setLevel(level)
+        notes.removeFilter(ray_notes_on_stopping)
+        for handler in handlers:
+            handler.removeFilter(ray_tracebacks)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,6 +1,5 @@
 """Bad input that used to reach Ray, a traceback or a silent no-op: one line naming the thing, exit 2, nothing
 written (issue 14's first cases). Table-driven, per command; fast: each is refused before Ray starts."""
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,15 @@ def test_an_experiment_name_that_would_leave_its_storage_is_refused_by_every_com
     store = tmp_path / "store"
     store.mkdir()
     space = str(SPACES_DIR / "synthetic" / "hartmann6.yaml")
-    for argv in (["launch", space, "--name", name], ["status", name], ["resume", name],
-                 ["evaluate", name, "--blimp", str(tmp_path)]):
+    for argv in (["launch", space, "--name", name], ["status", name], ["resume", name]):
         assert main([*argv, "--storage", str(store)]) == 2, argv
         err = error_lines(capsys)
         assert len(err) == 1 and f"experiment name {name!r}: must be a plain folder name" in err[0], argv
+    # evaluate also takes a model folder: a name that is a path is one, and is told what it lacks
+    assert main(["evaluate", name, "--blimp", str(tmp_path), "--storage", str(store)]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and ("no such model folder" in err[0] or "holds no model" in err[0]), err
+    assert "nor is it a sweep of" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"] and not any(store.iterdir())
 
 
@@ -188,3 +191,27 @@ def test_a_driver_refused_by_token_auth_is_told_what_to_set(monkeypatch):
     assert message.startswith("--address 10.0.0.1:6379: the Ray cluster refused this driver's authentication "
                               "(Token authentication is enabled but no authentication token was found)")
     assert "~/.ray/auth_token" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scan-points", "3"], "--scan-points 3: only for --algo scan (this is --algo bohb)"),
+    (["--algo", "grid"], "--algo grid: unknown algorithm (use bohb, asha, random, or scan)"),
+    (["--fail-fast", "-1"], "--fail-fast -1: must be a whole number >= 0"),
+])
+def test_launch_options_that_do_not_fit_are_one_line(tmp_path, capsys, argv, message):
+    space = str(SPACES_DIR / "synthetic" / "hartmann6.yaml")
+    assert main(["launch", space, "--storage", str(tmp_path / "store"), "--name", "x", *argv]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "store" / "x").exists()
+
+
+def test_evaluate_of_a_folder_without_a_model_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "downloaded").mkdir()
+    (tmp_path / "downloaded" / "README.md").write_text("not a model")
+    for name in ("downloaded", "./downloaded", str(tmp_path / "downloaded")):
+        assert main(["evaluate", name, "--blimp", str(tmp_path), "--storage", str(tmp_path / "runs")]) == 2
+        err = error_lines(capsys)
+        assert len(err) == 1 and "downloaded: holds no model" in err[0] and "must be a plain" not in err[0], err
+    assert not (tmp_path / "runs").exists()

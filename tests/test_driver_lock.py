@@ -2,7 +2,6 @@
 experiment is refused with one line naming the driver; the lock of a killed driver does not block a resume."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from sweep import folder
 from sweep.cli import main
 from sweep.errors import SweepError
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ built-in pairs and EWoK-format items, then `analyze correlate` on its table (slo
 bad options as one line."""
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +12,6 @@ from sweep.cli import main
 from sweep.table import read_table
 from test_blimp import one_thread, random_checkpoint  # noqa: F401  (fixtures)
 
-FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 
 
 def corpus(tiny_data):

@@ -3,7 +3,6 @@ babysweep 0.1 wrote, and the atomic writers every folder relies on. Fast: no Ray
 import csv
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -113,7 +113,8 @@ def test_a_trials_own_error_is_not_retried_and_the_sweep_exits_nonzero_with_a_hi
                                                                      "{choice: [2, 3]}\n"))
     out = subprocess.run([*BABYSWEEP, "launch", str(space), "--data", str(tiny_data), "--algo", "random",
                           "--samples", "4", "--storage", str(tmp_path / "runs"), "--name", "heads", "--quiet",
-                          "--set", "num_epochs=1", "--seed", "3"],
+                          "--set", "num_epochs=1", "--seed", "3",
+                          "--fail-fast", "0"],  # its first 3 draws all fail alike: the rule would stop the sweep
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     table = read_table(tmp_path / "runs" / "heads" / "results.csv")
     errored = table[table["state"] == "ERROR"]

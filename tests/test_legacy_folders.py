@@ -4,7 +4,6 @@ version: real Ray runs, and one real tiny training (the re-run the table never r
 The fixture's data folder (/tmp/legacy/prep) exists only where it was made; its records are pointed at tiny_data
 the same kind of data (the built-in corpus, vocabulary 400, sequence length 32)."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -1,11 +1,11 @@
 """sweep.folder.reconcile_with_table on synthetic experiment folders: Ray's experiment state (its real format, the
 trial entries copied from the babysweep 0.1 fixture) against a hand-written results table. No Ray run."""
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from conftest import copy_legacy
 from sweep.folder import reconcile_with_table
 from sweep.table import read_table
 
@@ -29,13 +29,23 @@ def ray_state(exp: Path, trials, name=STATE_NAME) -> Path:
     return path
 
 
-def table(exp: Path, rows) -> Path:
-    """results.csv with (trial_id, state, epoch, val_loss) rows."""
+def table(exp: Path, rows, proof=True) -> Path:
+    """results.csv with (trial_id, state, epoch, val_loss) rows; with proof, an `ended` column as the results-table
+    callback writes it (stopped for TERMINATED, error for ERROR: its completion and error callbacks), without it
+    a table as babysweep wrote before `ended` existed."""
     exp.mkdir(parents=True, exist_ok=True)
     path = exp / "results.csv"
-    path.write_text("trial_id,state,epoch,val_loss,diverged\n"
-                    + "".join(f"{tid},{state},{epoch},{loss},False\n" for tid, state, epoch, loss in rows))
+    ended = {"TERMINATED": "stopped", "ERROR": "error"}
+    path.write_text("trial_id,state,epoch,val_loss,diverged" + (",ended" if proof else "") + "\n" + "".join(
+        f"{tid},{state},{epoch},{loss},False" + (f",{ended.get(state, '')}" if proof else "") + "\n"
+        for tid, state, epoch, loss in rows))
     return path
+
+
+def checkpoints(exp: Path, *trial_ids):
+    """A checkpoint folder for each trial, as Ray keeps them: what a trial goes on from."""
+    for trial_id in trial_ids:
+        (exp / f"trial_{trial_id}" / "checkpoint_000000").mkdir(parents=True)
 
 
 def statuses(path: Path) -> dict:
@@ -48,7 +58,7 @@ def states(path: Path) -> dict:
     return dict(zip(df["trial_id"], df["state"]))
 
 
-def test_trial_the_table_shows_finished_but_ray_paused_becomes_terminated(tmp_path):
+def test_a_trial_the_table_proves_ended_but_ray_stored_paused_becomes_terminated(tmp_path):
     exp = tmp_path / "sweep"
     state = ray_state(exp, [("aaaa0001", "PAUSED"), ("aaaa0002", "PAUSED"), ("aaaa0003", "TERMINATED"),
                             ("aaaa0004", "RUNNING")])
@@ -89,6 +99,52 @@ def test_trial_in_the_table_but_unknown_to_ray_is_marked_lost(tmp_path):
     assert len(logged) == 1 and "3 trial(s)" in logged[0] and "LOST" in logged[0]
 
     assert reconcile_with_table(exp, log=logged.append) == [] and len(logged) == 1  # LOST stays LOST, once said
+
+
+def test_a_trial_the_table_shows_ended_without_proof_goes_on_as_ray_stored_it(tmp_path):
+    """The Ctrl-C of earlier versions: Ray saved its state with the trials as they stood (PAUSED, RUNNING), then
+    marked the ones it stopped TERMINATED, which the table copied. Nothing proves they ended: Ray's state wins,
+    and the table says they go on."""
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED"), ("aaaa0002", "RUNNING"), ("aaaa0003", "TERMINATED")])
+    results = table(exp, [("aaaa0001", "TERMINATED", 1.0, 3.5), ("aaaa0002", "TERMINATED", 2.0, 3.1),
+                          ("aaaa0003", "TERMINATED", 1.0, 3.9)], proof=False)
+    checkpoints(exp, "aaaa0001", "aaaa0002")
+    state_before = state.read_bytes()
+    logged = []
+
+    assert reconcile_with_table(exp, log=logged.append) == []
+
+    assert state.read_bytes() == state_before
+    assert states(results) == {"aaaa0001": "PAUSED", "aaaa0002": "RUNNING", "aaaa0003": "TERMINATED"}
+    assert len(logged) == 1 and "2 trial(s)" in logged[0] and "aaaa0001 PAUSED" in logged[0]
+    assert reconcile_with_table(exp, log=logged.append) == [] and len(logged) == 1  # said once
+
+
+def test_an_unproven_ending_stands_when_no_checkpoint_is_left_to_go_on_from(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED"), ("aaaa0002", "RUNNING")])
+    results = table(exp, [("aaaa0001", "TERMINATED", 1.0, 3.5), ("aaaa0002", "TERMINATED", "", "")], proof=False)
+    (exp / "trial_aaaa0001").mkdir()  # its folder, without a checkpoint (pruned, or a copy without models)
+    assert reconcile_with_table(exp, log=lambda m: None) == ["aaaa0001"]
+    # aaaa0002 never reported: Ray starts it afresh, nothing to lose
+    assert statuses(state) == {"aaaa0001": "TERMINATED", "aaaa0002": "RUNNING"}
+    assert states(results) == {"aaaa0001": "TERMINATED", "aaaa0002": "RUNNING"}
+
+
+def test_a_trial_at_the_end_of_its_schedule_is_proof_in_a_table_without_endings(tmp_path):
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED"), ("aaaa0002", "PAUSED"), ("aaaa0003", "PAUSED")])
+    (exp / "results.csv").write_text("trial_id,state,epoch,val_loss,config/num_epochs\n"
+                                     "aaaa0001,TERMINATED,4.0,2.0,4\n"    # its own num_epochs reached
+                                     "aaaa0002,TERMINATED,3.0,2.2,\n"     # the space's budget max reached
+                                     "aaaa0003,TERMINATED,1.0,3.0,\n")    # neither: Ray's PAUSED goes on
+    (exp / "space.yaml").write_text("trainable: pretrain\nbudget: {min: 1, max: 3}\nparameters:\n"
+                                    "  lr: {log_uniform: [1.0e-4, 1.0e-2]}\n")
+    checkpoints(exp, "aaaa0001", "aaaa0002", "aaaa0003")
+    assert reconcile_with_table(exp, log=lambda m: None) == ["aaaa0001", "aaaa0002"]
+    assert statuses(state) == {"aaaa0001": "TERMINATED", "aaaa0002": "TERMINATED", "aaaa0003": "PAUSED"}
+    assert states(exp / "results.csv")["aaaa0003"] == "PAUSED"
 
 
 def test_a_trial_the_table_shows_in_error_stays_in_error_on_a_plain_resume(tmp_path):
@@ -148,9 +204,11 @@ def test_without_a_ray_state_nothing_changes(tmp_path):
 
 
 def test_the_legacy_fixture_state_is_brought_up_to_its_table(tmp_path):
-    # babysweep 0.1's folder: Ray's last stored state still has two trials PAUSED that the table shows finished
+    # babysweep 0.1's folder: Ray's last stored state still has two trials PAUSED that the table shows finished;
+    # one at the end of its schedule (proof), the other stopped at its first rung, with no checkpoint left (the
+    # fixture keeps no model files): it could not go on, so its ending stands
     exp = tmp_path / "legacy"
-    shutil.copytree(FIXTURE / "legacy", exp)
+    copy_legacy(exp.parent, ["legacy"])
     state = next(exp.glob("experiment_state-*.json"))
     assert statuses(state) == {"27410418": "PAUSED", "1503e236": "TERMINATED", "0ad21f93": "TERMINATED",
                                "5fb92ac8": "PAUSED"}

@@ -28,7 +28,6 @@ from sweep import folder
 from sweep.cli import main
 from sweep.experiment import load_experiment
 
-FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 SECTIONS = ["settings", "compute", "anytime", "trials", "hyperparameters", "correlation", "stability", "comparison",
             "results"]
 OWN_FIGURES = ["anytime", "trials", "hyperparameters"]

@@ -61,9 +61,6 @@ def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
 
 
 def test_bad_scan_inputs_are_one_line_errors(tmp_path, capsys):
-    import shutil
-    from pathlib import Path
-
     from sweep.cli import main
 
     space = SPACES_DIR / "synthetic" / "hartmann6.yaml"

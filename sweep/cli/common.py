@@ -40,14 +40,32 @@ def storage_flag(storage) -> str:
 
 def run(args) -> int:
     """Run a parsed command with babysweep's error style: a UserError is one line on stderr and exit status 2."""
+    from trainables.files import STORAGE_ERRNOS
+
+    from ..errors import Interrupted
+
     try:
         return args.func(args) or 0
+    except Interrupted as e:  # a command that does not print its experiment's status itself (launch, resume do)
+        exp = getattr(e, "experiment", None)
+        hint = f"; continue with `babysweep resume {exp.name} --storage {exp.parent}`" if exp is not None else ""
+        print(f"babysweep: {e}{hint}", file=sys.stderr)
+        return e.exit_status
     except UserError as e:
         print(f"babysweep: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_status
     except KeyboardInterrupt:
         print("babysweep: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        # the machine's fault (a full disk, a read-only mount) wherever it struck: one line naming the file; any
+        # other OSError is a bug's, and keeps its traceback
+        if e.errno not in STORAGE_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"babysweep: error: {where}{e.strerror or e}; free space (or fix the mount) and run the command "
+              f"again", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # the reader went away (`babysweep status NAME | head`): nothing left to say, and nobody to say it to;
         # stdout is pointed at /dev/null so that Python's own flush at exit does not fail again

@@ -39,30 +39,58 @@ def print_scan(st):
         print("\n".join(format_curves(scan_curves(pd.DataFrame(st["rows"])))))
 
 
+def interrupted_summary(e, storage) -> int:
+    """After Ctrl-C or SIGTERM: the experiment's status, how to go on, and 128 + the signal's number."""
+    from pathlib import Path
+
+    from trainables.errors import UserError
+
+    exp = getattr(e, "experiment", None)
+    if exp is not None:
+        try:
+            print_summary(Path(exp), storage)  # it ends "interrupted with N unfinished trial(s): continue with ..."
+        except UserError:
+            pass
+    log_to_stderr(f"babysweep: {e}{'' if e.at_once else ', with every trial saved as it stood'}"
+                  + (f"; continue with `babysweep resume {Path(exp).name}{storage_flag(storage)}`" if exp else ""))
+    return e.exit_status
+
+
 def cmd_launch(args):
+    from ..errors import Interrupted, SweepError
     from ..launch import SweepSpec, launch
 
+    if args.algo != "scan" and args.scan_points is not None:
+        raise SweepError(f"--scan-points {args.scan_points}: only for --algo scan (this is --algo {args.algo})")
     spec = SweepSpec(space=args.space, data=args.data, trainable=args.trainable, algo=args.algo, samples=args.samples,
                      max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
                      name=args.name, storage=args.storage, address=args.address, wandb=args.wandb,
                      keep=args.keep, seeding=args.seeding, max_budget=args.max_budget, max_hours=args.max_hours,
-                     max_gpu_hours=args.max_gpu_hours, max_failures=args.max_failures, extra=parse_sets(args.set))
-    if args.algo == "scan":
-        from ..scan import launch_scan
+                     max_gpu_hours=args.max_gpu_hours, max_failures=args.max_failures, fail_fast=args.fail_fast,
+                     extra=parse_sets(args.set))
+    try:
+        if args.algo == "scan":
+            from ..scan import launch_scan
 
-        exp = launch_scan(spec, args.scan_points, overwrite=args.overwrite, verbose=verbosity(args),
-                          log=log_to_stderr)
-    else:
-        exp = launch(spec, overwrite=args.overwrite, verbose=verbosity(args))
+            exp = launch_scan(spec, 5 if args.scan_points is None else args.scan_points, overwrite=args.overwrite,
+                              verbose=verbosity(args), log=log_to_stderr)
+        else:
+            exp = launch(spec, overwrite=args.overwrite, verbose=verbosity(args))
+    except Interrupted as e:
+        return interrupted_summary(e, args.storage)
     return print_summary(exp, args.storage).get("exit_status", 0)
 
 
 def cmd_resume(args):
+    from ..errors import Interrupted
     from ..resume import resume
 
-    exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
-                 verbose=verbosity(args), max_failures=args.max_failures)
+    try:
+        exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
+                     verbose=verbosity(args), max_failures=args.max_failures, fail_fast=args.fail_fast)
+    except Interrupted as e:
+        return interrupted_summary(e, args.storage)
     return print_summary(exp, args.storage).get("exit_status", 0)
 
 
@@ -135,11 +163,17 @@ def cmd_evaluate(args):
         raise BlimpError("evaluate: nothing to score; give --blimp, --supplement or --ewok (a folder of *.jsonl)")
     folder = Path(args.name).expanduser()
     sweep_dir = Path(args.storage).expanduser() / args.name
-    is_sweep = (sweep_dir / "sweep.json").is_file()
+    plain = bool(args.name) and not args.name.startswith(".") and not any(c in args.name for c in "/\\\0")
+    is_sweep = plain and (sweep_dir / "sweep.json").is_file()
     if folder.is_dir() and model_folder(folder) is not None:
         also = f"; not the sweep {args.name!r} of {args.storage}" if is_sweep else ""
         print(f"evaluating the model folder {folder} here (no Ray){also}", flush=True)
         return evaluate_one_model(args, folder)
+    if not is_sweep and (folder.is_dir() or not plain):
+        # meant as a folder: say what it lacks, not that it is no experiment name
+        what = ("holds no model (a Hugging Face folder, a trial checkpoint with hf/, or a pretraining checkpoint "
+                "with config.json and trainer_state.pt)" if folder.is_dir() else "no such model folder")
+        raise BlimpError(f"{folder}: {what}; nor is it a sweep of {args.storage}")
     if args.out or args.device:
         raise BlimpError(f"--{'out' if args.out else 'device'}: only for a model folder, and {args.name!r} is "
                          + ("a sweep" if is_sweep else "no model folder"))
@@ -190,7 +224,7 @@ def register(sub):
                                         "file's trainable: key)")
     la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget; "
                                                    "scan: each parameter on its own around the centre (full budget)")
-    la.add_argument("--scan-points", type=int, default=5, help="points per parameter of --algo scan (default 5)")
+    la.add_argument("--scan-points", type=int, help="points per parameter of --algo scan (default 5)")
     la.add_argument("--samples", type=int, default=16, help="number of trials (default 16)")
     la.add_argument("--max-budget", type=float, metavar="EPOCHS",
                     help="compute budget: total epochs over all trials; no new trial once spent")
@@ -215,6 +249,9 @@ def register(sub):
     la.add_argument("--max-failures", type=int, default=3, metavar="N",
                     help="retries of a trial that lost its worker or node, from its latest checkpoint (default 3; "
                          "a trial's own error, e.g. a bad config, is not retried)")
+    la.add_argument("--fail-fast", type=int, default=3, metavar="N",
+                    help="stop the sweep when its first N failing trials all fail with the same error before any "
+                         "trial reported (default 3; 0: never)")
     la.add_argument("--overwrite", action="store_true", help="replace an existing sweep of the same name")
     la.add_argument("--quiet", action="store_true", help="nothing while it runs (default: a progress line)")
     la.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
@@ -228,6 +265,8 @@ def register(sub):
                           "they stay in ERROR)")
     re_.add_argument("--max-failures", type=int, metavar="N", help="retries of a trial that loses its worker or "
                                                                      "node (default: as launched)")
+    re_.add_argument("--fail-fast", type=int, metavar="N", help="stop when the first N failing trials all fail "
+                                                                 "alike before any report (default: as launched)")
     re_.add_argument("--address", help="Ray cluster to resume on (default: as launched)")
     re_.add_argument("--quiet", action="store_true")
     re_.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")

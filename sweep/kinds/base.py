@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..errors import SweepError
-from ..failures import DEFAULT_MAX_FAILURES, check_max_failures
+from ..failures import DEFAULT_FAIL_FAST, DEFAULT_MAX_FAILURES, check_fail_fast, check_max_failures
 from ..folder import DEFAULT_STORAGE, SPACE
 
 KEEP = ("last", "best")
@@ -95,6 +95,8 @@ class ExperimentSpec:
     # retries of a trial that lost its worker or node, from its latest checkpoint (sweep/failures.py); a record
     # written before this existed reads as the default (its trials then ran with none)
     max_failures: int = DEFAULT_MAX_FAILURES
+    # trials failing alike before any report that stop a run (sweep/failures.py, check_fail_fast; 0: never)
+    fail_fast: int = DEFAULT_FAIL_FAST
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
@@ -170,6 +172,7 @@ class ExperimentSpec:
 
     def check_resources(self):
         check_max_failures(self.max_failures)
+        check_fail_fast(self.fail_fast)
         # written so that NaN fails too (NaN compares false with everything; Ray would wait for "nan CPUs" forever)
         if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial > 0):
             raise SweepError(f"--cpus-per-trial {self.cpus_per_trial}: must be a number > 0")

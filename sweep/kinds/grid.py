@@ -79,4 +79,4 @@ class GridSpec(ExperimentSpec):
             # Runs Ray's stored state had not recorded yet when the driver died: start them now
             print(f"{len(missing)} planned re-run(s) were not in Ray's stored state: starting them")
             fit(exp, dataclasses.replace(self, runs=missing).tuner_parts(exp), verbose,
-                max_failures=self.max_failures)
+                max_failures=self.max_failures, fail_fast=self.fail_fast)

@@ -79,7 +79,7 @@ class SweepSpec(ExperimentSpec):
         from trainables.data.prepared import open_prepared
 
         if self.algo not in ALGOS:
-            raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)})")
+            raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)}, or scan)")
         if self.seeding not in SEEDING:
             raise SweepError(f"--seeding {self.seeding}: must be one of {', '.join(SEEDING)}")
         space = load_space(self.space)
