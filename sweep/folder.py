@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainables.files import locked, process_runs, write_json, write_text
+from trainables.files import atomic_path, locked, process_runs, write_json, write_text
 
 from .errors import SweepError
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
@@ -119,6 +119,95 @@ def tables_lock(exp: Path):
     """The lock held while results.csv or evaluation.csv is read, merged and written: the sweep's table writer
     and every `evaluate` of the experiment take it, so no one's update is lost to another's rename."""
     return locked(Path(exp) / TABLES_LOCK, what=f"experiment {Path(exp).name!r} (its tables)")
+
+
+# ---------------------------------------------------------------------------------------------- Ray's state, kept whole
+
+# Ray copies its experiment state into storage without a temporary name, in the background: a full disk (or a
+# kill) mid-copy leaves experiment_state-*.json, search_gen_state-*.json or searcher-state-*.pkl cut short, and Ray
+# cannot restore from them. The three are one state (the trials, the search generator's count of trials made, the
+# searcher with HyperBand's brackets): the results-table writer keeps the last set it read whole and unchanged over
+# two of Ray's steps (Ray's copy done) in WHOLE_STATE/set-N (keep_whole_ray_state); a resume puts the whole set back
+# when one of Ray's files is cut short (repair_ray_state). Ray rewrites its files in place within a driver's
+# session, so its own older files are of no help.
+WHOLE_STATE = ".ray-state-whole"
+RAY_STATE_FILES = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+
+
+def ray_state_is_whole(path: Path) -> bool:
+    """Whether one of Ray's state files reads back whole: JSON that parses, or a pickle that loads (Ray pickles its
+    search generator's state under a .json name; the searcher's is a pickle: both the experiment's own, written by
+    its driver, not files from elsewhere)."""
+    import pickle
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    try:
+        json.loads(data)
+        return True
+    except (ValueError, UnicodeDecodeError):
+        pass
+    try:
+        pickle.loads(data)
+    except Exception:  # cut short anywhere: a pickle, EOF or import error
+        return False
+    return True
+
+
+def ray_state_files(exp: Path) -> list[Path]:
+    return sorted(path for pattern in RAY_STATE_FILES for path in exp.glob(pattern))
+
+
+def keep_whole_ray_state(exp: Path, seen: dict) -> bool:
+    """Keep a copy of Ray's state files as one set when they changed since the last set, have not changed since
+    the previous call (Ray's background copy is done) and all read back whole. `seen` is the caller's memory
+    between calls. Returns whether a set was kept."""
+    files = ray_state_files(exp)
+    try:
+        marks = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except FileNotFoundError:
+        return False
+    stable, seen["last"] = seen.get("last") == marks, marks
+    if not files or not stable or seen.get("kept") == marks or not all(ray_state_is_whole(p) for p in files):
+        return False
+    from trainables.files import staged_folder
+
+    sets = exp / WHOLE_STATE
+    number = max([int(p.name[4:]) for p in sets.glob("set-*") if p.name[4:].isdigit()] or [0]) + 1
+    with staged_folder(sets / f"set-{number:06d}") as staging:
+        for path in files:
+            shutil.copyfile(path, staging.path / path.name)
+    for older in sets.glob("set-*"):
+        if older.name != f"set-{number:06d}":
+            shutil.rmtree(older, ignore_errors=True)
+    seen["kept"] = marks
+    return True
+
+
+def repair_ray_state(exp: Path, log=print) -> list[str]:
+    """Before a resume: when one of Ray's state files does not read back whole, the last whole set
+    (keep_whole_ray_state) is put back in place of all of them. SweepError when there is none. Returns the files
+    put back."""
+    torn = [p for p in ray_state_files(exp) if not ray_state_is_whole(p)]
+    if not torn:
+        return []
+    sets = sorted((exp / WHOLE_STATE).glob("set-*"), reverse=True)
+    whole = next((s for s in sets if all(ray_state_is_whole(p) for p in s.iterdir())), None)
+    if whole is None:
+        raise SweepError(f"{torn[0]}: Ray's saved state is cut short (a full disk or a kill while Ray wrote it) and "
+                         f"no whole copy of it is kept; the experiment cannot be resumed: launch it again with "
+                         f"--overwrite")
+    for path in torn:
+        if not (whole / path.name).is_file():
+            path.unlink()  # a file of a later driver session than the set: Ray restores from the set's
+    for copy in whole.iterdir():
+        with atomic_path(exp / copy.name) as tmp:
+            shutil.copyfile(copy, tmp)
+    log(f"Ray's saved state was cut short ({', '.join(p.name for p in torn)}): put back from its last whole copy, a "
+        f"step or two old; the trials go on from there")
+    return sorted(p.name for p in whole.iterdir())
 
 
 def tune_state_exists(exp: Path) -> bool:

@@ -254,6 +254,10 @@ class ResultsTable(Callback):
                 self.dirty = True
         if self.dirty:
             self.save()
+        from .folder import keep_whole_ray_state
+
+        with storage_guard(Path(self.experiment_dir), self.experiment_dir):
+            keep_whole_ray_state(Path(self.experiment_dir), self.__dict__.setdefault("ray_state_seen", {}))
 
     def on_experiment_end(self, trials, **info):
         self.on_step_end(None, trials)
@@ -261,4 +265,5 @@ class ResultsTable(Callback):
     def __getstate__(self):  # pickled into Ray's experiment state: rows are rebuilt from results.csv
         state = dict(self.__dict__)
         state["rows"] = None
+        state.pop("ray_state_seen", None)
         return state

@@ -29,6 +29,7 @@ def resume(name, storage=folder.DEFAULT_STORAGE, retry_errored=False, address=No
         read_table(exp / TABLE)  # the experiment's own files before its inputs: a damaged table is the first thing to say
     spec.check_inputs()
     with folder.driver_lock(exp):  # before reconciling: a running driver's state is not ours to change
+        folder.repair_ray_state(exp)
         folder.reconcile_with_table(exp)
         with ray_session(address or spec.address):
             fit(exp, spec.tuner_parts(exp), verbose, restore=True, retry_errored=retry_errored,

@@ -190,7 +190,7 @@ def _fit(exp, parts, verbose, restore, retry_errored, max_failures, fail_fast):
     try:
         with ray_console(verbose):
             tuner = tuner_of(exp, parts, verbose, restore, retry_errored, max_failures)
-            with stoppable():  # Ctrl-C, SIGTERM, fail-fast, a full disk: every trial saved as it stood (sweep/stopping.py)
+            with stoppable(exp):  # Ctrl-C, SIGTERM, fail-fast, a full disk: every trial saved as it stood (sweep/stopping.py)
                 return tuner.fit()
     finally:
         # Ray's background copy of its staging folder can catch a searcher state mid-write: drop those leftovers

@@ -183,3 +183,19 @@ def test_an_unusable_ray_tmpdir_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(SweepError, match=r"^RAY_TMPDIR .*a-file: cannot make Ray's temp folder there"):
         private_ray_temp_dir()
+
+
+def test_a_run_holds_space_for_rays_last_save_and_frees_it_when_the_storage_fills(tmp_path):
+    from sweep.stopping import STOP, SpaceReserve, request_stop, stoppable
+    from trainables.errors import StorageError
+
+    reserve = tmp_path / SpaceReserve.NAME
+    with pytest.raises(StorageError):
+        with stoppable(tmp_path):
+            assert reserve.is_file() and reserve.stat().st_size > 0
+            request_stop(StorageError("disk: No space left on device"))  # what a callback does on ENOSPC
+            assert not reserve.exists()  # freed at once: Ray's last save as the run ends has room
+    assert not reserve.exists() and STOP.reserve is None
+    with stoppable(tmp_path):
+        pass
+    assert not reserve.exists()  # gone with every run

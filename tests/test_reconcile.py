@@ -1,6 +1,7 @@
 """sweep.folder.reconcile_with_table on synthetic experiment folders: Ray's experiment state (its real format, the
 trial entries copied from the babysweep 0.1 fixture) against a hand-written results table. No Ray run."""
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,41 @@ def test_the_legacy_fixture_state_is_brought_up_to_its_table(tmp_path):
     assert set(statuses(state).values()) == {"TERMINATED"}
     assert (exp / "results.csv").read_bytes() == results_before
     assert reconcile_with_table(exp, log=pytest.fail) == []  # a second call finds nothing to do
+
+
+# ---------------------------------------------------------------------------------------------- Ray's state cut short
+
+def test_ray_state_cut_short_is_put_back_from_its_last_whole_set(tmp_path):
+    from sweep.folder import WHOLE_STATE, keep_whole_ray_state, repair_ray_state
+
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED")])
+    searcher = exp / "searcher-state-2030-01-01_00-00-00.pkl"
+    searcher.write_bytes(pickle.dumps({"counter": 1}))
+    whole = {p.name: p.read_bytes() for p in (state, searcher)}
+    seen = {}
+    assert not keep_whole_ray_state(exp, seen)  # first seen: Ray's copy may still be going on
+    assert keep_whole_ray_state(exp, seen)      # unchanged a step later, both whole: kept as one set
+    assert not keep_whole_ray_state(exp, seen)  # nothing new
+    state.write_bytes(whole[state.name][: len(whole[state.name]) // 2])  # the next save, cut short: a full disk
+    searcher.write_bytes(pickle.dumps({"counter": 2}))                  # its searcher, written whole
+    assert not keep_whole_ray_state(exp, seen) and not keep_whole_ray_state(exp, seen)
+    assert [p.name for p in (exp / WHOLE_STATE).iterdir()] == ["set-000001"]
+    logged = []
+
+    assert repair_ray_state(exp, log=logged.append) == sorted(whole)
+    assert {p.name: p.read_bytes() for p in (state, searcher)} == whole  # the whole set: one step, both files
+    assert len(logged) == 1 and "last whole copy" in logged[0]
+    assert repair_ray_state(exp, log=pytest.fail) == []
+
+
+def test_ray_state_cut_short_without_a_copy_is_one_line(tmp_path):
+    from sweep.errors import SweepError
+    from sweep.folder import repair_ray_state
+
+    exp = tmp_path / "sweep"
+    state = ray_state(exp, [("aaaa0001", "PAUSED")])
+    state.write_text(state.read_text()[:100])
+    with pytest.raises(SweepError, match="Ray's saved state is cut short .* no whole copy of it is kept") as e:
+        repair_ray_state(exp)
+    assert "\n" not in str(e.value)
