@@ -366,7 +366,8 @@ def load_model(checkpoint, device=None):
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from trainables.ensemble import is_ensemble, load_causal_lm
+    from trainables.ensemble import ensemble_members, is_ensemble, load_causal_lm
+    from trainables.errors import UserError
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_dir():
@@ -375,6 +376,11 @@ def load_model(checkpoint, device=None):
         checkpoint = checkpoint / "hf"
     if not (checkpoint / "config.json").is_file() and not is_ensemble(checkpoint):
         raise BlimpError(f"{checkpoint}: not a Hugging Face model folder (no config.json)")
+    if is_ensemble(checkpoint):
+        try:  # where its members lie is checked before anything of the folder is read
+            ensemble_members(checkpoint)
+        except UserError as e:
+            raise BlimpError(str(e)) from None
     hf_logging.disable_progress_bar()
     try:
         # never the code a folder's tokenizer_config.json may name (transformers would ask, or run it)

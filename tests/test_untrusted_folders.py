@@ -7,6 +7,7 @@ import os
 import pickle
 import shutil
 import sys
+import warnings
 
 import pytest
 import torch
@@ -41,14 +42,15 @@ def write_hostile_state(path, marker, form):
     format) or as a bare pickle (torch.load's legacy path)."""
     saved = {"model": WritesMarker(marker, "system" if form == "torch-system" else "open"), "optimizer": {},
              "scheduler": {}, "state": {"step": 0, "wall_s": 0.0}, "rng": {"torch": torch.get_rng_state(), "cuda": None}}
-    if form == "pickle":
+    if form.startswith("pickle"):
         with open(path, "wb") as f:
-            pickle.dump(saved, f, protocol=2)  # torch.load's own protocol: refused for its content alone
+            # protocol 2 is torch.load's own (refused for its content alone); 4 is what a plain pickle.dump writes
+            pickle.dump(saved, f, protocol=4 if form == "pickle-4" else 2)
     else:
         torch.save(saved, path)
 
 
-FORMS = ["torch-open", "torch-system", "pickle"]
+FORMS = ["torch-open", "torch-system", "pickle", "pickle-4"]
 
 
 @pytest.fixture(scope="module")
@@ -113,18 +115,42 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused_by_every_loader(trained,
     assert not marker.exists()
 
 
-def test_evaluate_refuses_a_checkpoint_whose_pickle_runs_code_in_one_line(trained, tiny_data, tmp_path, capsys):
+@pytest.mark.parametrize("form", FORMS)
+def test_evaluate_refuses_a_checkpoint_whose_pickle_runs_code_in_one_line(trained, tiny_data, tmp_path, capsys,
+                                                                         form):
     from sweep.cli import main
 
     marker = tmp_path / "ran"
-    hostile = hostile_checkpoint(trained, tmp_path / "hostile", marker)
+    hostile = hostile_checkpoint(trained, tmp_path / "hostile", marker, form)
     before = files_under(tmp_path)
     pairs = tiny_data.parent / "corpus" / "blimp"
-    code = main(["evaluate", str(hostile), "--blimp", str(pairs), "--limit", "2", "--quiet",
-                 "--storage", str(tmp_path / "store")])
+    with warnings.catch_warnings(record=True) as warned:  # torch's note on a foreign pickle's protocol is not shown
+        warnings.simplefilter("always")
+        code = main(["evaluate", str(hostile), "--blimp", str(pairs), "--limit", "2", "--quiet",
+                     "--storage", str(tmp_path / "store")])
     assert code == 2
     [line] = error_lines(capsys)
     assert str(hostile / TRAINER_STATE) in line and PLAIN in line
+    assert [str(w.message) for w in warned if "pickle" in str(w.message)] == []
+    assert not marker.exists() and files_under(tmp_path) == before
+
+
+def test_evaluate_of_an_ensemble_naming_a_folder_outside_it_refuses_it_before_reading_anything(trained, tiny_data,
+                                                                                              tmp_path, capsys):
+    from sweep.cli import main
+
+    marker = tmp_path / "ran"
+    hostile_checkpoint(trained, tmp_path / "evil", marker)
+    ens = tmp_path / "ens"
+    ens.mkdir()  # no tokenizer either: where the members lie is what is checked first
+    (ens / ENSEMBLE_FILE).write_text(json.dumps({"kind": "ensemble", "members": ["../evil"]}))
+    before = files_under(tmp_path)
+    pairs = tiny_data.parent / "corpus" / "blimp"
+    assert main(["evaluate", str(ens), "--blimp", str(pairs), "--limit", "2", "--quiet",
+                 "--storage", str(tmp_path / "store")]) == 2
+    [line] = error_lines(capsys)
+    assert line.endswith(f"{ens / ENSEMBLE_FILE}: member '../evil' lies outside {ens.resolve()}; an ensemble's "
+                         f"members must be inside it or inside its experiments' storage")
     assert not marker.exists() and files_under(tmp_path) == before
 
 

@@ -31,6 +31,7 @@ import numbers
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -94,7 +95,9 @@ def read_trainer_state(path, needs=("model", "optimizer", "scheduler", "state", 
     path = Path(path)
     try:
         # mmap takes torch's zip format only; anything else is read as it is, and refused or damaged all the same
-        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
+        with warnings.catch_warnings():  # torch's note on a foreign pickle's protocol: the refusal below says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            saved = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except DAMAGED as e:
         raise unreadable(path, e) from None
     missing = [key for key in needs if not isinstance(saved, dict) or key not in saved]
