@@ -18,14 +18,15 @@ ended its own schedule between two (a finished run's value is final: it stands f
 rung). The searcher records each (trial, budget) once (ResumableTuneBOHB.observe), whichever path brings it.
 """
 import math
+import weakref
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandForBOHB, TrialScheduler
-from ray.tune.search import Searcher
 from ray.tune.search.bohb import TuneBOHB
-from ray.tune.search.bohb.bohb_search import _BOHBJobWrapper
 
-EPS = 1e-9
+from . import ray_compat as rc
+from .budget import ComputeBudget
+from .rungs import EPS, bracket_budgets, bracket_count
 
 
 class ResumableTuneBOHB(TuneBOHB):
@@ -33,35 +34,14 @@ class ResumableTuneBOHB(TuneBOHB):
     state is a step behind Ray's trial list (the driver was killed between the two saves): an unknown trial's
     parameters are taken from the config its result carries, instead of failing with a KeyError.
 
-    It also keeps the sweep within a compute budget (`limit(...)`): once the trials have spent it, it suggests no
-    new trial (Searcher.FINISHED); trials already started go on as their scheduler decides."""
+    The compute budget is not its business: ComputeBudget (sweep/budget.py) wraps it."""
 
     def limit(self, epochs=None, hours=None, gpu_hours=None, gpus_per_trial=0.0):
-        """The compute budget: total epochs over all trials, trial-hours, GPU-hours (None: no limit)."""
+        """Ask for a compute budget (total epochs, trial-hours, GPU-hours; None: no limit). Only recorded here:
+        `connect` wraps a searcher that asks for one in ComputeBudget, which enforces it. For callers that build
+        the searcher before the wrapper (sweep/kinds/searched.py): ComputeBudget(searcher, ...) says it directly."""
         self.limits = {"epochs": epochs, "hours": hours, "gpu_hours": gpu_hours}
         self.gpus_per_trial = gpus_per_trial
-
-    def spent(self) -> dict:
-        """What the trials have used so far, from the results the searcher has seen (each trial's latest)."""
-        latest = self.__dict__.get("latest", {}).values()
-        hours = sum(wall for _, wall in latest) / 3600
-        return {"epochs": sum(epoch for epoch, _ in latest), "hours": hours,
-                "gpu_hours": hours * self.__dict__.get("gpus_per_trial", 0.0)}
-
-    def budget_spent(self) -> bool:
-        limits = {name: limit for name, limit in (self.__dict__.get("limits") or {}).items() if limit is not None}
-        spent = self.spent() if limits else {}
-        return any(spent[name] >= limit for name, limit in limits.items())
-
-    def _record_spend(self, trial_id, result):
-        if result and result.get("epoch") is not None:
-            self.__dict__.setdefault("latest", {})[trial_id] = (float(result["epoch"]),
-                                                                  float(result.get("wall_s") or 0.0))
-
-    def suggest(self, trial_id):
-        if self.budget_spent():
-            return Searcher.FINISHED
-        return super().suggest(trial_id)
 
     def observe(self, trial_id, result, budget) -> bool:
         """Give hpbandster's model the trial's `result` at `budget`, unless it has it already. True when given."""
@@ -69,8 +49,8 @@ class ResumableTuneBOHB(TuneBOHB):
         if (trial_id, budget) in observed or self.metric not in result or trial_id not in self.trial_to_params:
             return False
         observed.add((trial_id, budget))
-        self.bohber.new_result(_BOHBJobWrapper(self._metric_op * result[self.metric], budget,
-                                               self.trial_to_params[trial_id]))
+        self.bohber.new_result(rc.observation(rc.metric_sign(self) * result[self.metric], budget,
+                                              self.trial_to_params[trial_id]))
         return True
 
     def observations(self) -> dict:
@@ -78,7 +58,6 @@ class ResumableTuneBOHB(TuneBOHB):
         return {budget: len(losses) for budget, losses in self.bohber.losses.items()}
 
     def on_trial_result(self, trial_id, result):
-        self._record_spend(trial_id, result)
         if trial_id not in self.paused:
             self.running.add(trial_id)
         info = result.get("hyperband_info")
@@ -94,7 +73,6 @@ class ResumableTuneBOHB(TuneBOHB):
             self.observe(trial_id, result, info["budget"])
 
     def on_trial_complete(self, trial_id, result=None, error=False):
-        self._record_spend(trial_id, result)
         self.trial_to_params.setdefault(trial_id, {})
         super().on_trial_complete(trial_id, result, error)
 
@@ -118,99 +96,98 @@ class ResumableTuneBOHB(TuneBOHB):
                 self.scheduler_ref = scheduler_ref
 
 
-def rungs(bracket) -> list:
-    """The budgets at which a HyperBand bracket compares its trials, as Ray computes them: r0, r0 * eta, ...
-    (truncated to integers, capped at max_t)."""
-    out, r = [], bracket._r0
-    while True:
-        out.append(r)
-        if r >= bracket._max_t_attr:
-            return out
-        r = int(min(r * bracket._eta, bracket._max_t_attr))
-
-
 UNITS = "hyperband_units"  # the budget the brackets count in: epochs / budget_unit
 
 
-class ResumableHyperBandForBOHB(HyperBandForBOHB):
+class ResumableHyperBandForBOHB(rc.HyperBandState, HyperBandForBOHB):
     """HyperBandForBOHB that hands the searcher the results Ray's controller withholds from it (the module
     docstring), counts budgets in units of the space's minimum budget, and does not put restored finished trials
-    into its brackets.
+    into its brackets. The searcher it feeds is handed to it (`use_searcher`, done by `connect`).
 
     Budget units: Ray's HyperBand assumes a minimum budget of 1 (its smallest rung is max_t * eta^-s_max with
     s_max from max_t alone) and truncates rungs to integers, so a space with budget {min: 3, max: 27} got rungs at
     1 epoch (below its minimum), and one with fractional budgets lost its rungs. Here budgets count in units of
     the trainable's reporting step (budget_unit: the space's budget_step, else its minimum) and the number of
-    brackets follows hpbandster's (min_t: its min_budget), so rungs fall on reports and never below the minimum.
+    brackets follows hpbandster's (min_t: its min_budget), so rungs fall on reports and never below the minimum
+    (the arithmetic: sweep/rungs.py).
 
     On resume Ray re-adds every trial, TERMINATED ones included. Stock HyperBandForBOHB files them into a
     fresh bracket as if they were to run; they never report again, so that bracket never completes its rung
     and any trial paused in it waits forever (the sweep hangs with nothing running)."""
 
-    def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, min_t=None, **kwargs):
+    def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, min_t=None, searcher=None, **kwargs):
         max_units = max(1, round(max_t / budget_unit))
         super().__init__(time_attr=UNITS, max_t=max_units, **kwargs)
         self.budget_attr, self.budget_unit = time_attr, budget_unit
         if min_t is not None:
             # as many brackets as hpbandster: the smallest rung max * eta^-s_max stays at or above the minimum
-            ratio = max_units / max(1.0, min_t / budget_unit)
-            self._s_max_1 = int(math.floor(math.log(ratio) / math.log(self._eta) + EPS)) + 1 if ratio > 1 else 1
+            self.brackets_per_band = bracket_count(max_units, self.eta, min_t / budget_unit)
+        if searcher is not None:
+            self.use_searcher(searcher)
+
+    def use_searcher(self, searcher):
+        """The searcher whose model this scheduler feeds (a ResumableTuneBOHB; its wrappers are not wanted)."""
+        self.searcher = searcher
+
+    def _searcher(self):
+        """The searcher handed to this scheduler, when it can observe (schedulers pickled before searchers were
+        handed have none: `connect` hands it on restore)."""
+        searcher = self.__dict__.get("searcher")
+        return searcher if hasattr(searcher, "observe") else None
 
     def _in_units(self, result):
         """Add the budget in units to a result, in place (Ray passes the same dict on to the searcher). Schedulers
         pickled before units existed count in their own time_attr and have nothing to add."""
-        if self._time_attr == UNITS and result and result.get(self.budget_attr) is not None:
+        if self.time_attr == UNITS and result and result.get(self.budget_attr) is not None:
             result[UNITS] = result[self.budget_attr] / self.budget_unit
         return result
 
-    # -------------------------------------------------------------- the brackets, saved and rebuilt on resume
-    BRACKET_FIELDS = ("_n", "_n0", "_r", "_r0", "_max_t_attr", "_cumul_r", "_eta", "_halves", "_total_work",
-                      "_completed_progress", "stop_last_trials", "is_being_processed", "_time_attr")
+    def rungs_of(self, trial) -> list:
+        """The budgets (units) at which the trial's bracket compares its trials (sweep/rungs.py)."""
+        bracket, band_idx = self.placed[trial]
+        s = self.brackets_per_band - 1 - self.bands[band_idx].index(bracket)
+        return bracket_budgets(s, self.max_units, self.eta)
 
+    # -------------------------------------------------------------- the brackets, saved and rebuilt on resume
     def snapshot(self) -> dict:
         """The brackets as plain data (trial ids, each live trial's last result at its budget, the counters of the
         halving), for ResumableTuneBOHB.save."""
         self._remove_errored()
-        kept = {self._time_attr, self._metric, getattr(self, "budget_attr", self._time_attr)}
+        kept = {self.time_attr, self.metric, getattr(self, "budget_attr", self.time_attr)}
 
         def bracket_data(bracket):
             return None if bracket is None else {
-                "fields": {name: getattr(bracket, name) for name in self.BRACKET_FIELDS},
-                "all": [t.trial_id for t in bracket._all_trials],
+                "fields": rc.bracket_state(bracket),
+                "all": [t.trial_id for t in rc.members(bracket)],
                 "live": {t.trial_id: None if r is None else {k: r[k] for k in kept if k in r}
-                         for t, r in bracket._live_trials.items()},
+                         for t, r in rc.live(bracket).items()},
                 "unpause": [t.trial_id for t in bracket.trials_to_unpause]}
 
-        current = self._state["bracket"]
-        where = next(((i, j) for i, band in enumerate(self._hyperbands) for j, b in enumerate(band)
+        current = self.position["bracket"]
+        where = next(((i, j) for i, band in enumerate(self.bands) for j, b in enumerate(band)
                       if b is current and current is not None), None)
-        return {"bands": [[bracket_data(b) for b in band] for band in self._hyperbands],
-                "band_idx": self._state["band_idx"], "bracket": where, "num_stopped": self._num_stopped}
+        return {"bands": [[bracket_data(b) for b in band] for band in self.bands],
+                "band_idx": self.position["band_idx"], "bracket": where, "num_stopped": self.num_stopped}
 
     def _rebuild(self, snapshot: dict):
         """Empty brackets as `snapshot` had them; the restored trials are put back in as Ray re-adds them."""
-        from ray.tune.schedulers.hyperband import _Bracket
-
-        self._hyperbands, self._places = [], {}
+        self.bands, self._places = [], {}
         for i, band in enumerate(snapshot["bands"]):
-            self._hyperbands.append([])
-            for j, data in enumerate(band):
+            self.bands.append([])
+            for data in band:
                 bracket = None
                 if data is not None:
-                    bracket = _Bracket.__new__(_Bracket)
-                    bracket._live_trials, bracket._all_trials, bracket.trials_to_unpause = {}, [], set()
-                    for name, value in data["fields"].items():
-                        setattr(bracket, name, value)
+                    bracket = rc.new_bracket(data["fields"])
                     bracket.order = {trial_id: k for k, trial_id in enumerate(data["all"])}
                     for trial_id in data["all"]:
                         self._places[trial_id] = (bracket, i, data)
-                self._hyperbands[-1].append(bracket)
+                self.bands[-1].append(bracket)
         where = snapshot["bracket"]
-        self._state = {"band_idx": snapshot["band_idx"],
-                       "bracket": self._hyperbands[where[0]][where[1]] if where is not None else None}
-        self._num_stopped = snapshot["num_stopped"]
+        self.position = {"band_idx": snapshot["band_idx"],
+                         "bracket": self.bands[where[0]][where[1]] if where is not None else None}
+        self.num_stopped = snapshot["num_stopped"]
 
-    def _put_back(self, tune_controller, trial) -> bool:
+    def _put_back(self, trial) -> bool:
         """Put a restored trial back where the snapshot had it; a trial that was paused at a rung, waiting for its
         bracket to be cut (Ray restores it PENDING), is paused again. False when the snapshot has no place for it
         (a trial in ERROR that --retry-errored starts again: it goes into a bracket as a new trial would)."""
@@ -218,20 +195,21 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         ended = trial.status in (Trial.TERMINATED, Trial.ERROR)
         if bracket is None or not (ended or trial.trial_id in data["live"]):
             return False
-        bracket._all_trials.append(trial)
-        bracket._all_trials.sort(key=lambda t: bracket.order.get(t.trial_id, math.inf))
-        self._trial_info[trial] = bracket, band_idx
+        trials = rc.members(bracket)
+        trials.append(trial)
+        trials.sort(key=lambda t: bracket.order.get(t.trial_id, math.inf))
+        self.placed[trial] = bracket, band_idx
         if ended:
             return True
         result = data["live"][trial.trial_id]
-        bracket._live_trials[trial] = result
+        rc.live(bracket)[trial] = result
         if trial.trial_id in data["unpause"]:
             bracket.trials_to_unpause.add(trial)
-        elif result is not None and result.get(self._time_attr, 0) >= bracket._cumul_r - EPS:
+        elif result is not None and result.get(self.time_attr, 0) >= rc.milestone(bracket) - EPS:
             # Ray registers a trial by the status it has once this returns (TuneController.add_trial)
             trial.set_status(Trial.PAUSED)
-            searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
-            if hasattr(searcher, "on_pause"):
+            searcher = self._searcher()
+            if searcher is not None:
                 searcher.on_pause(trial.trial_id)
         return True
 
@@ -240,15 +218,15 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         state has not (none, as both are saved in one step) is left out, as an errored trial is."""
         self.__dict__.pop("_places", None)
 
-    def _link_searcher(self, tune_controller):
-        import weakref
-
-        searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
+    def _link_searcher(self):
+        """At the first call of a run: the searcher saves this scheduler's brackets with its state (a weak
+        reference: not picklable, not wanted in it), and a resumed one gives back the brackets it saved."""
+        searcher = self._searcher()
         if isinstance(searcher, ResumableTuneBOHB) and not isinstance(searcher.__dict__.get("scheduler_ref"),
                                                                       weakref.ref):
             searcher.scheduler_ref = weakref.ref(self)
             snapshot = searcher.__dict__.get("scheduler_snapshot")
-            if snapshot is not None and not self._trial_info:  # a resume: the brackets as they were saved
+            if snapshot is not None and not self.placed:  # a resume: the brackets as they were saved
                 self._rebuild(snapshot)
 
     # -------------------------------------------------------------- a failed trial that Ray retries
@@ -260,7 +238,7 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
 
     def on_trial_error(self, tune_controller, trial):
         self._remove_errored()
-        if trial in self._trial_info:
+        if trial in self.placed:
             self._errored = (tune_controller, trial)
             return
         super().on_trial_error(tune_controller, trial)
@@ -275,12 +253,12 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         super().on_trial_remove(tune_controller, trial)
 
     def on_trial_add(self, tune_controller, trial):
-        self._link_searcher(tune_controller)
+        self._link_searcher()
         if self.__dict__.get("_errored", (None, None))[1] is trial:
             del self._errored  # retried: kept where it was (see above)
             return
         self._remove_errored()
-        if "_places" in self.__dict__ and self._put_back(tune_controller, trial):
+        if "_places" in self.__dict__ and self._put_back(trial):
             return
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
@@ -296,12 +274,11 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         self._remove_errored()
         # Ray calls this before the searcher's on_trial_complete, for trials stopped by this scheduler and for trials
         # that ended their own schedule alike: the one moment both still know the trial
-        bracket = self._trial_info.get(trial, (None,))[0]
-        searcher = getattr(getattr(tune_controller, "search_alg", None), "searcher", None)
-        epoch = self._in_units(result or {}).get(self._time_attr)
-        if bracket is not None and hasattr(searcher, "observe") and epoch is not None and math.isfinite(epoch):
-            reached = [r for r in rungs(bracket) if r >= epoch - EPS]
-            searcher.observe(trial.trial_id, result, reached[0] if reached else bracket._max_t_attr)
+        searcher = self._searcher()
+        epoch = self._in_units(result or {}).get(self.time_attr)
+        if trial in self.placed and searcher is not None and epoch is not None and math.isfinite(epoch):
+            reached = [r for r in self.rungs_of(trial) if r >= epoch - EPS]
+            searcher.observe(trial.trial_id, result, reached[0] if reached else rc.max_budget(self.placed[trial][0]))
         super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_result(self, tune_controller, trial, result):
@@ -309,9 +286,21 @@ class ResumableHyperBandForBOHB(HyperBandForBOHB):
         if "_places" in self.__dict__:
             self._forget_missing()
         decision = super().on_trial_result(tune_controller, trial, self._in_units(result))
-        if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}):
+        searcher = self._searcher()
+        if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}) and searcher is not None:
             # the controller will not pass this result on: the searcher's model would not see it
-            searcher = getattr(tune_controller.search_alg, "searcher", None)
-            if hasattr(searcher, "observe"):
-                searcher.observe(trial.trial_id, result, result["hyperband_info"]["budget"])
+            searcher.observe(trial.trial_id, result, result["hyperband_info"]["budget"])
         return decision
+
+
+def connect(search_alg, scheduler):
+    """The searcher and scheduler of a run as the Tuner takes them: a ResumableTuneBOHB that asks for a compute
+    budget itself (limit(); and every folder saved before the budget was a wrapper) is wrapped in ComputeBudget,
+    and a ResumableHyperBandForBOHB is handed the BOHB searcher it feeds. Returns the search_alg to run with."""
+    inner = search_alg.searcher if isinstance(search_alg, ComputeBudget) else search_alg
+    if isinstance(inner, ResumableTuneBOHB):
+        if inner is search_alg and any(v is not None for v in (inner.__dict__.get("limits") or {}).values()):
+            search_alg = ComputeBudget.adopt(inner)
+        if isinstance(scheduler, ResumableHyperBandForBOHB) and scheduler._searcher() is None:
+            scheduler.use_searcher(inner)
+    return search_alg

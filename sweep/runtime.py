@@ -126,10 +126,22 @@ def trial_name(trial) -> str:
 
 def restored_callbacks(tuner) -> list:
     """The callbacks list of a restored Tuner's run config (Ray has no public accessor for it)."""
-    config = tuner._local_tuner.get_run_config()
+    from .ray_compat import run_config
+
+    config = run_config(tuner)
     if config.callbacks is None:
         config.callbacks = []
     return config.callbacks
+
+
+def connect_restored(tuner):
+    """A restored Tuner's searcher and scheduler (as tuner.pkl had them) joined as a new run's are (sweep.bohb.connect):
+    a folder saved before the compute budget was a Searcher wrapper gets the wrapper, its scheduler its searcher."""
+    from .bohb import connect
+    from .ray_compat import tune_config
+
+    config = tune_config(tuner)
+    config.search_alg = connect(config.search_alg, config.scheduler)
 
 
 def relocate_callbacks(tuner, exp: Path):
@@ -202,21 +214,28 @@ def tuner_of(exp, parts, verbose, restore, retry_errored, max_failures):
     """The Tuner of a new run of `parts` in `exp`, or the one Ray restores from `exp` with our callbacks."""
     from ray import tune
 
+    from .ray_compat import run_config
+
     progress = progress_line(parts) if verbose == 1 else None
     if restore:
         tuner = tune.Tuner.restore(str(exp), trainable=parts.trainable, resume_unfinished=True,
                                    resume_errored=retry_errored, restart_errored=False)
+        connect_restored(tuner)
         callbacks = restored_callbacks(tuner)
         relocate_callbacks(tuner, exp)
         from .progress import ProgressLine
 
         callbacks[:] = [c for c in callbacks if not isinstance(c, ProgressLine)] + ([progress] if progress else [])
         # Ray's verbosity is not restored from tuner.pkl: set for this run
-        tuner._local_tuner.get_run_config().verbose = 2 if verbose >= 2 else 0
+        run_config(tuner).verbose = 2 if verbose >= 2 else 0
         return tuner
+    from .bohb import connect
+
     return tune.Tuner(
         parts.trainable, param_space=parts.param_space,
-        tune_config=tune.TuneConfig(search_alg=parts.search_alg, scheduler=parts.scheduler,
+        # the compute budget wraps the searcher, the scheduler is handed the searcher it feeds (sweep.bohb.connect)
+        tune_config=tune.TuneConfig(search_alg=connect(parts.search_alg, parts.scheduler),
+                                    scheduler=parts.scheduler,
                                     num_samples=parts.num_samples, reuse_actors=True,
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name,
                                     **parts.tune_options),

@@ -11,7 +11,8 @@ from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.search.bohb import TuneBOHB
 
 from search_spaces.loader import SPACES_DIR, load_space
-from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB
+from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB, connect
+from sweep.budget import ComputeBudget
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:hpbandster.*"),
               pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -283,7 +284,10 @@ def hyperband(cls=ResumableHyperBandForBOHB):
 
 
 def added(scheduler, controller, searcher_, trial_id):
-    """A trial the searcher suggested and the scheduler placed in a bracket (rungs 1, 3, 9: the first bracket)."""
+    """A trial the searcher suggested and the scheduler placed in a bracket (rungs 1, 3, 9: the first bracket). Ours
+    is handed the searcher it feeds, as sweep.bohb.connect does."""
+    if isinstance(scheduler, ResumableHyperBandForBOHB):
+        scheduler.use_searcher(searcher_)
     config = searcher_.suggest(trial_id)
     trial = Trial("run_trial", config=config, trial_id=trial_id, stub=True)
     trial.set_status(Trial.RUNNING)
@@ -293,12 +297,10 @@ def added(scheduler, controller, searcher_, trial_id):
 
 
 def test_the_rungs_of_a_bracket_are_the_ones_ray_uses():
-    from sweep.bohb import rungs
-
     scheduler, s = hyperband(), searcher()
     controller = FakeController(s)
     trial, _ = added(scheduler, controller, s, "t0")
-    assert rungs(scheduler._trial_info[trial][0]) == [1, 3, 9]
+    assert scheduler.rungs_of(trial) == [1, 3, 9]
 
 
 @pytest.mark.parametrize("epoch, budget", [(1.0, 1), (2.0, 3), (3.0, 3), (5.0, 9), (9.0, 9)])
@@ -364,8 +366,7 @@ def test_a_searcher_pickled_before_the_fix_observes_after_a_restore(tmp_path):
 def test_no_new_trial_once_the_compute_budget_is_spent():
     from ray.tune.search import Searcher
 
-    s = searcher()
-    s.limit(epochs=5)
+    s = ComputeBudget(searcher(), epochs=5)
     configs = [s.suggest(f"t{i}") for i in range(2)]
     s.on_trial_result("t0", flat_result(configs[0], 3.0, epoch=3.0))
     assert isinstance(s.suggest("t2"), dict)  # 3 of 5 epochs spent
@@ -376,8 +377,7 @@ def test_no_new_trial_once_the_compute_budget_is_spent():
 def test_hours_and_gpu_hours_limits():
     from ray.tune.search import Searcher
 
-    s = searcher()
-    s.limit(gpu_hours=1.0, gpus_per_trial=0.5)
+    s = ComputeBudget(searcher(), gpu_hours=1.0, gpus_per_trial=0.5)
     config = s.suggest("t0")
     s.on_trial_result("t0", {**flat_result(config, 3.0, epoch=1.0), "wall_s": 3600.0})
     assert s.spent() == {"epochs": 1.0, "hours": 1.0, "gpu_hours": 0.5} and s.suggest("t1") != Searcher.FINISHED
@@ -385,31 +385,72 @@ def test_hours_and_gpu_hours_limits():
     assert s.suggest("t2") == Searcher.FINISHED
 
 
+def test_the_compute_budget_is_a_wrapper_saved_by_ray_beside_the_searcher(tmp_path):
+    """SearchGenerator.save_to_dir (what Ray's controller calls) saves the wrapper's state in search_gen_state and the
+    BOHB searcher's in searcher-state; a resume restores both, and the spend counts on."""
+    from ray.tune.search import SearchGenerator, Searcher
+
+    s = ComputeBudget(searcher(), epochs=5)
+    config = s.suggest("t0")
+    s.on_trial_result("t0", flat_result(config, 3.0, epoch=3.0))
+    SearchGenerator(s).save_to_dir(str(tmp_path), session_str="x")
+    assert "latest" not in s.searcher.__dict__ and "limits" not in s.searcher.__dict__  # not BOHB's business
+
+    again = ComputeBudget(searcher(), epochs=5)
+    SearchGenerator(again).restore_from_dir(str(tmp_path))
+    assert again.spent()["epochs"] == 3.0 and "t0" in again.searcher.trial_to_params
+    again.on_trial_result("t0", flat_result(config, 3.0, epoch=5.0))
+    assert again.suggest("t1") == Searcher.FINISHED
+
+
+def test_a_searcher_that_carried_its_budget_itself_gets_the_wrapper(tmp_path):
+    """Folders saved before the budget was a wrapper: a bare ResumableTuneBOHB with limits (tuner.pkl) and its spend
+    (searcher-state). connect wraps it and takes both over; the scheduler is handed the BOHB searcher."""
+    from ray.tune.search import SearchGenerator, Searcher
+
+    old = searcher()
+    old.limit(epochs=5)
+    config = old.suggest("t0")
+    old.latest = {"t0": (4.0, 0.0)}  # what the searcher of before recorded from its results
+    old.on_trial_result("t0", flat_result(config, 3.0, budget=1, epoch=1.0))
+    SearchGenerator(old).save_to_dir(str(tmp_path), session_str="x")
+
+    pickled = searcher()
+    pickled.limit(epochs=5)  # as tuner.pkl holds it: limits, no spend
+    sched = hyperband()
+    wrapped = connect(pickled, sched)
+    assert isinstance(wrapped, ComputeBudget) and wrapped.searcher is pickled and sched.searcher is pickled
+    assert wrapped.limits["epochs"] == 5 and "limits" not in pickled.__dict__
+    SearchGenerator(wrapped).restore_from_dir(str(tmp_path))  # Ray warns that the wrapper's own state is absent
+    assert wrapped.spent()["epochs"] == 4.0 and "latest" not in pickled.__dict__
+    assert pickled.observations() == {1: 1}
+    wrapped.on_trial_result("t0", flat_result(config, 3.0, epoch=5.0))
+    assert wrapped.suggest("t1") == Searcher.FINISHED
+    assert connect(wrapped, sched) is wrapped  # once is enough
+
+
 def test_budgets_count_in_units_of_the_spaces_minimum():
     """{min: 3, max: 27}: stock Ray's rungs start at 1 epoch, below the minimum; in units of 3 they are 3, 9, 27."""
-    from sweep.bohb import rungs
-
     scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=27,
                                              budget_unit=3, reduction_factor=3), searcher()
     controller = FakeController(s)
     trial, config = added(scheduler, controller, s, "t0")
-    assert [r * 3 for r in rungs(scheduler._trial_info[trial][0])] == [3, 9, 27]
+    assert [r * 3 for r in scheduler.rungs_of(trial)] == [3, 9, 27]
     scheduler.on_trial_complete(controller, trial, flat_result(config, val_loss=2.5, epoch=5.0))
     assert s.observations() == {3: 1}  # epoch 5 ended between rungs 3 and 9 epochs: counted at 9 epochs (3 units)
 
 
 def test_fractional_budgets_keep_their_rungs():
     """{min: 0.5, max: 2} reported every 0.25 epoch: stock Ray (integer budgets) has one bracket at 2, no early
-    stopping; in quarter epochs the brackets are hpbandster's, rungs at 0.5, 1.5 and 2 epochs."""
-    from sweep.bohb import rungs
-
+    stopping; in quarter epochs the brackets are hpbandster's: one with rungs at 0.5 and 1.5 epochs, one at 2."""
     stock = HyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, reduction_factor=3)
     assert [r for r in (stock._get_r0(s) for s in range(stock._s_max_1)) if r > 0] == [2]
     scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, min_t=0.5,
                                              budget_unit=0.25, reduction_factor=3), searcher()
     controller = FakeController(s)
     trial, _ = added(scheduler, controller, s, "t0")
-    assert [r * 0.25 for r in rungs(scheduler._trial_info[trial][0])] == [0.5, 1.5, 2.0]
+    # its most aggressive bracket halves once: Ray stops its trials at 1.5 epochs (tests/test_rungs.py)
+    assert [r * 0.25 for r in scheduler.rungs_of(trial)] == [0.5, 1.5]
 
 
 # ------------------------------------------------------------------------------------ the brackets across a resume
@@ -446,7 +487,7 @@ def test_a_resumed_scheduler_has_its_brackets_back_and_the_trial_paused_at_a_run
     _, before, path, configs = interrupted
     s = restored(ResumableTuneBOHB, path)
     again = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=9, budget_unit=0.5,
-                                      reduction_factor=3)
+                                      reduction_factor=3, searcher=s)
     controller = FakeController(s)
     trials = {tid: restored_trial(tid, configs[tid]) for tid in ("t1", "t2", "t0")}  # Ray's order: latest first
     for t in trials.values():

@@ -1,46 +1,119 @@
-"""Real small sweeps on the informative Hartmann function (seconds, no training): hpbandster's model holds an
-observation at every rung the trials reached, the space file's trainable is used, and a compute budget stops the
-sweep at its limit."""
+"""BOHB learning on the informative Hartmann function (trainables/synthetic/, no training), driven in-process by
+tests/fake_controller.py (Ray's controller's calls, no Ray workers): hpbandster's model holds one observation at
+every rung each trial reached, each (trial, budget) once, and a compute budget stops new trials at its limit.
+One real sweep (slow) checks that the fake controller makes the decisions Ray's own makes on the same seed."""
 import pickle
 
+import numpy as np
 import pytest
+from fake_controller import FakeController
 
 from conftest import REPO
-from sweep.cli import main
-from sweep.table import read_table
+from search_spaces.loader import load_space
+from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB, connect
+from sweep.budget import ComputeBudget
+from trainables.synthetic.hartmann import hartmann6_informative
 
-pytestmark = pytest.mark.slow  # real Ray runs
-SPACE = REPO / "search_spaces" / "synthetic" / "hartmann6.yaml"  # trainable: key names the Hartmann trainable
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:hpbandster.*"),
+              pytest.mark.filterwarnings("ignore::FutureWarning")]
+SPACE_FILE = REPO / "search_spaces" / "synthetic" / "hartmann6.yaml"  # trainable: key names the Hartmann trainable
+SPACE = load_space(SPACE_FILE)
+RUNGS = (1, 3, 9, 27)
 
+
+def parts(max_budget=None, max_concurrent=0, seed=0):
+    """The searcher and scheduler a searched sweep of the Hartmann space builds (sweep/kinds/searched.py), joined
+    as sweep.runtime joins them (sweep.bohb.connect)."""
+    np.random.seed(seed)
+    searcher = ResumableTuneBOHB(space=SPACE.to_configspace(seed=seed), metric=SPACE.metric, mode=SPACE.mode,
+                                 seed=seed, max_concurrent=max_concurrent)
+    searcher.limit(max_budget)
+    scheduler = ResumableHyperBandForBOHB(time_attr="epoch", metric=SPACE.metric, mode=SPACE.mode,
+                                          max_t=SPACE.budget_max, min_t=SPACE.budget_min,
+                                          budget_unit=SPACE.budget_min, reduction_factor=3)
+    return connect(searcher, scheduler), scheduler
+
+
+def sweep(samples, **kw):
+    search_alg, scheduler = parts(**kw)
+    return FakeController(hartmann6_informative, search_alg, scheduler, samples, constants=SPACE.constants).run()
+
+
+def observations(searcher) -> dict:
+    return {b: len(losses) for b, losses in searcher.bohber.losses.items()}
+
+
+def reached(run) -> set:
+    """{(trial, rung)} of every rung of its bracket (in epochs: the unit here is 1) each trial got to."""
+    epochs = run.epochs()
+    return {(t.trial_id, rung) for t in run.trials for rung in run.scheduler.rungs_of(t) if epochs[t.trial_id] >= rung}
+
+
+@pytest.fixture(scope="module")
+def run():
+    return sweep(48)
+
+
+def test_the_model_observes_every_rung_the_trials_reached(run):  # all four brackets: 27 trials from 1 epoch, 12 from 3, 6 from 9, 3 at 27
+    assert len(run.trials) == 48 and all(t.status == "TERMINATED" for t in run.trials)
+    bohb = run.searcher
+    # every trial counted at each rung it reached: as many observations at a budget as trials that got there
+    expected = reached(run)
+    for rung in RUNGS:
+        assert observations(bohb).get(rung, 0) == sum(r == rung for _, r in expected), (rung, observations(bohb))
+    assert observations(bohb)[27] >= 4  # the last rung, where every trial stops, is observed too
+
+
+def test_each_trial_is_observed_once_per_budget(run):
+    bohb = run.searcher
+    assert bohb.observed == reached(run)  # each (trial, budget) once, whichever path brought it
+    for budget, configs in bohb.bohber.configs.items():  # no configuration twice at a budget
+        assert len({tuple(c) for c in configs}) == len(configs), budget
+
+
+def test_the_model_is_built_from_the_observations(run):
+    # hpbandster builds a model at a budget once it holds dim + 1 observations: 6 parameters, 7 results
+    assert set(run.searcher.bohber.kde_models) >= {1, 3}
+
+
+def test_a_compute_budget_stops_new_trials_at_the_limit():
+    run = sweep(200, max_budget=60, max_concurrent=1)
+    assert isinstance(run.searcher, ComputeBudget)
+    spent = sum(run.epochs().values())
+    assert len(run.trials) < 200 and 60 <= spent <= 60 + 27  # no new trial once 60 epochs were spent
+    assert run.finished and run.searcher.spent()["epochs"] == spent
+
+
+def test_without_a_budget_every_sample_runs():
+    search_alg, _ = parts()
+    assert isinstance(search_alg, ResumableTuneBOHB)  # no limit asked for: nothing wrapped
+    assert len(sweep(30).trials) == 30
+
+
+# ------------------------------------------------------------------------------------ against Ray's own controller
 
 def searcher_state(exp):
-    """The searcher Ray saved last (a ResumableTuneBOHB), as a resume would restore it."""
+    """The searcher Ray saved last (a ResumableTuneBOHB's state), as a resume would restore it."""
     path = sorted(exp.glob("searcher-state-*.pkl"))[-1]
     with open(path, "rb") as f:
         return pickle.load(f)
 
 
-def test_the_model_observes_every_rung_the_trials_reached(tmp_path, capsys):
-    assert main(["launch", str(SPACE), "--samples", "24", "--storage", str(tmp_path), "--name", "h", "--quiet"]) == 0
+@pytest.mark.slow  # a real Ray run
+def test_the_fake_controller_decides_as_rays_own_on_the_same_seed(tmp_path, capsys):
+    from sweep.cli import main
+    from sweep.table import read_table
+
+    assert main(["launch", str(SPACE_FILE), "--samples", "24", "--max-concurrent", "1", "--max-budget", "200",
+                 "--storage", str(tmp_path), "--name", "h", "--quiet"]) == 0
     table = read_table(tmp_path / "h" / "results.csv")
-    assert len(table) == 24 and set(table["state"]) == {"TERMINATED"}
+    assert len(table) <= 24 and set(table["state"]) == {"TERMINATED"}
     assert table["config/x1"].notna().all()  # the space file's trainable ran: no --trainable given
-    state = searcher_state(tmp_path / "h")
-    observations = {b: len(losses) for b, losses in state["bohber"].losses.items()}
-    # every trial counted at the rung it reached: as many observations at a budget as trials that got there
-    for rung in (1, 3, 9, 27):
-        reached = int((table["epoch"] >= rung).sum())
-        assert observations.get(rung, 0) == reached, (rung, observations)
-    assert observations.get(27, 0) >= 1  # the last rung, where every trial stops, is observed too
+    real = {b: len(losses) for b, losses in searcher_state(tmp_path / "h")["bohber"].losses.items()}
+    for rung in RUNGS:
+        assert real.get(rung, 0) == int((table["epoch"] >= rung).sum()), (rung, real)
 
-
-def test_a_compute_budget_stops_new_trials_at_the_limit(tmp_path, capsys):
-    assert main(["launch", str(SPACE), "--samples", "200", "--max-budget", "60", "--max-concurrent", "1",
-                 "--storage", str(tmp_path), "--name", "b", "--quiet"]) == 0
-    out = capsys.readouterr().out
-    table = read_table(tmp_path / "b" / "results.csv")
-    spent = table["epoch"].sum()
-    assert len(table) < 200 and 60 <= spent <= 60 + 27  # no new trial once 60 epochs were spent
-    assert "compute budget:" in out and "of 60 epochs used" in out
-    assert main(["status", "b", "--storage", str(tmp_path)]) == 0
-    assert "no new trial is started" in capsys.readouterr().out
+    fake = sweep(24, max_budget=200, max_concurrent=1)
+    assert observations(fake.searcher.searcher) == real
+    assert sorted(fake.epochs().values()) == sorted(table["epoch"].tolist())
+    assert fake.searcher.spent()["epochs"] == table["epoch"].sum()

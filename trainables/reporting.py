@@ -15,11 +15,13 @@ def in_tune() -> bool:
     """Whether this process runs a Ray Tune trial now."""
     if "ray" not in sys.modules:  # not in a Ray worker; importing Ray just to ask would cost ~1 s and 120 MB
         return False
-    try:
-        from ray.train._internal.session import get_session  # Ray has no public "am I in a trial" call
-    except ImportError:
-        return False
-    return get_session() is not None
+    import warnings
+
+    from ray import tune
+
+    with warnings.catch_warnings():  # outside a trial Ray warns once that the call is meant for inside one
+        warnings.simplefilter("ignore")
+        return tune.get_context().get_trial_id() is not None
 
 
 def budget_epochs(num_epochs: float, budget_step: float) -> list:
@@ -55,9 +57,8 @@ class TuneReporter(Reporter):
     """Reports to Ray Tune, with each checkpoint as a ray.tune.Checkpoint; resumes from Tune's checkpoint."""
 
     def report(self, metrics, checkpoint_dir=None):
-        from ray import tune
-
         import ray
+        from ray import tune
 
         checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         # the node, for the results table: Ray adds its address, which two nodes on one machine share
