@@ -388,7 +388,7 @@ def test_hours_and_gpu_hours_limits():
 def test_the_compute_budget_is_a_wrapper_saved_by_ray_beside_the_searcher(tmp_path):
     """SearchGenerator.save_to_dir (what Ray's controller calls) saves the wrapper's state in search_gen_state and the
     BOHB searcher's in searcher-state; a resume restores both, and the spend counts on."""
-    from ray.tune.search import SearchGenerator, Searcher
+    from ray.tune.search import Searcher, SearchGenerator
 
     s = ComputeBudget(searcher(), epochs=5)
     config = s.suggest("t0")
@@ -406,7 +406,7 @@ def test_the_compute_budget_is_a_wrapper_saved_by_ray_beside_the_searcher(tmp_pa
 def test_a_searcher_that_carried_its_budget_itself_gets_the_wrapper(tmp_path):
     """Folders saved before the budget was a wrapper: a bare ResumableTuneBOHB with limits (tuner.pkl) and its spend
     (searcher-state). connect wraps it and takes both over; the scheduler is handed the BOHB searcher."""
-    from ray.tune.search import SearchGenerator, Searcher
+    from ray.tune.search import Searcher, SearchGenerator
 
     old = searcher()
     old.limit(epochs=5)

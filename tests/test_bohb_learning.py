@@ -6,9 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import REPO
 from fake_controller import FakeController
 
-from conftest import REPO
 from search_spaces.loader import load_space
 from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB, connect
 from sweep.budget import ComputeBudget
@@ -94,7 +94,7 @@ def test_without_a_budget_every_sample_runs():
 
 def searcher_state(exp):
     """The searcher Ray saved last (a ResumableTuneBOHB's state), as a resume would restore it."""
-    path = sorted(exp.glob("searcher-state-*.pkl"))[-1]
+    path = max(exp.glob("searcher-state-*.pkl"))
     with open(path, "rb") as f:
         return pickle.load(f)
 

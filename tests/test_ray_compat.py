@@ -6,11 +6,11 @@ import importlib
 
 import pytest
 import ray
+from conftest import REPO
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.search.bohb import TuneBOHB
 
-from conftest import REPO
 from search_spaces.loader import SPACES_DIR, load_space
 from sweep import ray_compat
 
@@ -85,7 +85,7 @@ def ray_private_names(made) -> set:
     """Every private name (one leading underscore) of the Ray objects babysweep deals with: their attributes,
     their classes' and Ray's TuneController's and Trial's."""
     from ray.tune.execution.tune_controller import TuneController
-    from ray.tune.search import SearchGenerator, Searcher
+    from ray.tune.search import Searcher, SearchGenerator
 
     names = set()
     for obj in [*made.values(), TuneController, Trial, SearchGenerator, Searcher, HyperBandForBOHB, TuneBOHB]:
