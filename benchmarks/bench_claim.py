@@ -33,7 +33,7 @@ TINY = ["--set", "preset=tiny", "--set", "lr=0.003", "--set", "batch_size=32", "
 def babysweep(*args, log=print):
     log("$ babysweep " + " ".join(str(a) for a in args))
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-m", "sweep.cli", *map(str, args)], cwd=REPO, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "babysweep.cli", *map(str, args)], cwd=REPO, capture_output=True,
                          text=True)
     if out.returncode != 0:
         sys.exit(f"babysweep {args[0]} failed ({out.returncode}):\n{out.stderr[-3000:]}")

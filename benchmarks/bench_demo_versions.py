@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_demo(code: Path, work: Path, samples: int) -> float:
     env = dict(os.environ, PYTHONPATH=str(code))
-    args = [sys.executable, "-m", "sweep.cli", "demo", "--samples", str(samples), "--dir", str(work / "data"),
+    args = [sys.executable, "-m", "babysweep.cli", "demo", "--samples", str(samples), "--dir", str(work / "data"),
             "--storage", str(work / "runs"), "--quiet"]
     t0 = time.perf_counter()
     out = subprocess.run(args, cwd=code, env=env, capture_output=True, text=True)

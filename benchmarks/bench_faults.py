@@ -44,7 +44,7 @@ def run_sweep(data: Path, storage: Path, name: str, samples: int, kill_at=(), se
     with LocalCluster(workers=1, cpus=1) as cluster:
         t0 = time.time()
         driver = subprocess.Popen(
-            [sys.executable, "-m", "sweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"),
+            [sys.executable, "-m", "babysweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"),
              "--data", str(data), "--samples", str(samples), "--seed", str(seed), "--address", cluster.address,
              "--storage", str(storage), "--name", name, "--quiet"],
             cwd=REPO, env=cluster.driver_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -93,13 +93,13 @@ def figures(exp: Path, wall: float, kills: list) -> dict:
 
 def launch_local(data, storage, name, samples, seed):
     return subprocess.Popen(
-        [sys.executable, "-m", "sweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"), "--data",
+        [sys.executable, "-m", "babysweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"), "--data",
          str(data), "--samples", str(samples), "--seed", str(seed), "--storage", str(storage), "--name", name,
          "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def resume_local(storage, name):
-    return subprocess.run([sys.executable, "-m", "sweep.cli", "resume", name, "--storage", str(storage), "--quiet"],
+    return subprocess.run([sys.executable, "-m", "babysweep.cli", "resume", name, "--storage", str(storage), "--quiet"],
                           cwd=REPO, capture_output=True, text=True)
 
 

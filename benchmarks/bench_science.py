@@ -6,7 +6,7 @@
 1. a budgeted copy of the corpus: the first words/domains words of each *.train file (whole lines; a domain with
    fewer gives all it has and the others share the rest), and of each dev/test file the same share of --test-words;
 2. `prepare` (trainables.data.prepared): tail validation split, a byte-level BPE of --vocab-size entries;
-3. analysis.pipeline.run_pipeline: a BOHB sweep of --trials trials of --space (search_spaces/science_cpu.yaml; the
+3. babysweep.pipeline.run_pipeline: a BOHB sweep of --trials trials of --space (search_spaces/science_cpu.yaml; the
    model is --preset), BLiMP filtered + supplement on every trial (--pairs pairs per paradigm), the correlations
    (R² with bootstrap intervals), a re-run of the --top-k best with --seeds new initialisation seeds each
    (--baseline adds the paper's teacher hyperparameters on the same model), the stability verdicts, the report;
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
         return 2
     test_words = args.test_words or max(args.words // 10, 1)
 
-    from analysis.pipeline import run_pipeline
+    from babysweep.pipeline import run_pipeline
     from sweep.kinds.searched import SweepSpec
     from sweep.experiment import load_experiment
     from trainables.data.prepared import prepare

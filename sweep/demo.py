@@ -1,5 +1,5 @@
 """`babysweep demo`: the whole machinery on the built-in corpus, on a laptop, with nothing to download: its data
-and its sweep (here; `--quick` stops there), then the rest of the paper's pipeline (analysis/pipeline.py).
+and its sweep (here; `--quick` stops there), then the rest of the paper's pipeline (babysweep/pipeline.py).
 
 Its data folder (--dir) is the demo's own: the corpus folder is named by the generator's version, and a prepared
 folder made there by an earlier babysweep with other settings (say, before the tail validation split) is prepared
@@ -50,7 +50,7 @@ def demo_spec(prepared, storage="runs", name="demo", samples=16, seed=0, cpus_pe
 
 def run_demo(root="runs/demo-data", storage="runs", name="demo", samples=16, seed=0, words=DEMO_WORDS,
              cpus_per_trial=1.0, log=print, verbose=1):
-    """The demo's sweep alone (`babysweep demo --quick`); the whole pipeline is analysis.pipeline's."""
+    """The demo's sweep alone (`babysweep demo --quick`); the whole pipeline is babysweep.pipeline's."""
     prepared = demo_data(root, words, seed, log)
     # A demo is meant to be run again: it replaces its own previous results, never anything else's
     return launch(demo_spec(prepared, storage, name, samples, seed, cpus_per_trial), overwrite=True, verbose=verbose)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from search_spaces.loader import load_space
+from trainables.errors import UserError
 from trainables.files import atomic_path, write_json, write_text  # noqa: F401  (the project's atomic writers)
 
 from . import folder, selection
@@ -150,3 +151,28 @@ def load_experiment(name, storage=DEFAULT_STORAGE) -> Experiment:
     exp = folder.find_experiment(name, storage)
     record = folder.read_record(exp)
     return Experiment(exp, record)
+
+
+def list_experiments(storage=DEFAULT_STORAGE, source=None, kind=None) -> list[Experiment]:
+    """The experiments in `storage`, by name: every folder holding a sweep.json. `kind`: only those whose spec is an
+    instance of this spec class (SweepSpec, RerunSpec, ScanSpec, FamilySpec, EnsembleFamilySpec, or a tuple of
+    them); `source`: only those made from the experiment of that name (re-runs of a sweep, a family's ensembles).
+    A folder whose record cannot be read is not listed (`load_experiment` of it says why)."""
+    root = Path(storage).expanduser()
+    try:
+        folders = sorted(p for p in root.iterdir() if (p / RECORD).is_file())
+    except OSError:
+        return []
+    found = []
+    for path in folders:
+        try:
+            exp = Experiment(path, folder.read_record(path))
+            spec = exp.spec
+        except UserError:
+            continue
+        if kind is not None and not isinstance(spec, kind):
+            continue
+        if source is not None and getattr(spec, "source", None) != source:
+            continue
+        found.append(exp)
+    return found

@@ -50,7 +50,7 @@ from . import folder
 from .errors import SweepError
 from .failures import DEFAULT_MAX_FAILURES, check_max_failures
 from .folder import DEFAULT_STORAGE, SPACE
-from .kinds import GridSpec, accepted_names, resolve_trainable
+from .kinds import EnsembleFamilySpec, FamilySpec, accepted_names, resolve_trainable
 from .kinds.base import TRAINABLES, as_launched, check_trial_config
 from .rerun import RESEED
 from .launch import launch
@@ -58,7 +58,6 @@ from .runtime import check_address
 
 RECIPE = "recipe"          # source_trial_id of every run of a family
 ENSEMBLES = "ensembles"    # the ensemble folders of a direct-ensemble family, inside its experiment folder
-FAMILY_ALGO, ENSEMBLE_ALGO = "replicate", "ensemble"
 
 
 # ---------------------------------------------------------------------------------------------- a family of seeds
@@ -204,9 +203,9 @@ def launch_family(name, space, trainable=None, seeds=3, sets=None, data=None, st
     notes = [f"recipe: {recipe.path.resolve()}" + (f" with --set {', '.join(f'{k}={v}' for k, v in sets.items())}"
                                                    if sets else ""),
              f"{seeds} seed(s) {new_seeds}: each changes {what}"]
-    spec = GridSpec(name=name, storage=str(exp.parent), trainable=trainable, data=data, extra=extra,
+    spec = FamilySpec(name=name, storage=str(exp.parent), trainable=trainable, data=data, extra=extra,
                     cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, address=address, keep=keep,
-                    max_failures=max_failures, runs=runs, algo=FAMILY_ALGO, seeds=new_seeds, reseed=reseed,
+                    max_failures=max_failures, runs=runs, seeds=new_seeds, reseed=reseed,
                     space=str(recipe.path.resolve()), notes=notes)
     spec.prepare()
     if address:
@@ -308,7 +307,7 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
         raise SweepError(f"--ensemble-of {ensemble_of}: is the family being built; give another name")
     exp = check_new_name(name, storage, overwrite, "ensemble family")
     source = load_experiment(ensemble_of, storage)
-    if source.record.get("algo") == ENSEMBLE_ALGO:
+    if isinstance(source.spec, EnsembleFamilySpec):
         raise SweepError(f"--ensemble-of {ensemble_of}: is itself a family of ensembles; give the family their "
                          f"members came from")
     rows = finished_models(source)
@@ -329,11 +328,11 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
         log(note)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     hf_logging.disable_progress_bar()  # a bar per member loaded
-    spec = GridSpec(name=name, storage=str(exp.parent), trainable=source.spec.trainable, data=data_folder,
+    spec = EnsembleFamilySpec(name=name, storage=str(exp.parent), trainable=source.spec.trainable, data=data_folder,
                     extra={"data": data_folder}, runs=[{"members": [r["trial_id"] for r in g], "seed": i,
                                                         "source_trial_id": "+".join(r["trial_id"] for r in g)}
                                                        for i, g in enumerate(groups)],
-                    source=ensemble_of, source_experiment=str(source.path), algo=ENSEMBLE_ALGO,
+                    source=ensemble_of, source_experiment=str(source.path),
                     seeds=list(range(len(groups))), top_k=size, space=str(source.path / SPACE), notes=notes)
     spec.prepare()
 

@@ -11,7 +11,7 @@ import math
 from .errors import SweepError
 from .failures import check_max_failures
 from .experiment import DEFAULT_STORAGE, load_experiment
-from .kinds import GridSpec, accepted_names, resolve_trainable
+from .kinds import RerunSpec, accepted_names, resolve_trainable
 from .launch import launch
 
 BASELINE = "baseline"
@@ -142,7 +142,7 @@ def launch_rerun(name, top_k=3, seeds=3, trials=None, baseline=False, storage=DE
         + ({"init": "the initialisation only", "data": "the data order only", "both": "the initialisation and the "
             "data order"}[reseed] if separate else "the trainable's one seed"))
     s = source.spec
-    spec = GridSpec(
+    spec = RerunSpec(
         name=rerun_name or f"{name}-rerun", storage=str(source.path.parent), trainable=s.trainable, data=s.data,
         extra=s.extra, cpus_per_trial=cpus_per_trial or s.cpus_per_trial,
         gpus_per_trial=s.gpus_per_trial if gpus_per_trial is None else gpus_per_trial,

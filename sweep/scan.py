@@ -9,7 +9,7 @@ import time
 from statistics import NormalDist
 
 from .errors import SweepError
-from .kinds import GridSpec, SweepSpec
+from .kinds import ScanSpec, SweepSpec
 from .launch import launch
 
 CENTRE = "scan:centre"
@@ -65,9 +65,9 @@ def launch_scan(spec: SweepSpec, points=5, overwrite=False, verbose=1, log=print
     spec.prepare()
     runs = scan_runs(space, points)
     log(f"scan: {len(runs)} runs at full budget ({points} points per parameter around the centre)")
-    grid = GridSpec(name=spec.name, storage=spec.storage, trainable=spec.trainable,
+    grid = ScanSpec(name=spec.name, storage=spec.storage, trainable=spec.trainable,
                     data=spec.data, extra=spec.extra, cpus_per_trial=spec.cpus_per_trial,
                     gpus_per_trial=spec.gpus_per_trial, address=spec.address, wandb=spec.wandb, keep=spec.keep,
-                    constant_schedule=spec.constant_schedule, max_failures=spec.max_failures, runs=runs, space=spec.space, algo="scan", seeds=[], top_k=points,
+                    constant_schedule=spec.constant_schedule, max_failures=spec.max_failures, runs=runs, space=spec.space, seeds=[], top_k=points,
                     notes=[f"{points} points per parameter at its prior's quantiles (i + 1/2) / {points}"])
     return launch(grid, overwrite=overwrite, verbose=verbose)

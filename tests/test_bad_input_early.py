@@ -6,7 +6,7 @@ import pytest
 
 from conftest import copy_legacy
 from search_spaces.loader import SPACES_DIR
-from sweep.cli import main
+from babysweep.cli import main
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v0_1"
 
@@ -98,7 +98,7 @@ def test_status_into_a_closed_pipe_ends_quietly():
     import subprocess
     import sys
 
-    code = ("import sys; from sweep.cli import main; "
+    code = ("import sys; from babysweep.cli import main; "
             f"sys.exit(main(['status', 'legacy', '--storage', {str(LEGACY)!r}]))")
     out = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True,
                          cwd=Path(__file__).parents[1])

@@ -101,7 +101,7 @@ def searcher_state(exp):
 
 @pytest.mark.slow  # a real Ray run
 def test_the_fake_controller_decides_as_rays_own_on_the_same_seed(tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
     from sweep.table import read_table
 
     assert main(["launch", str(SPACE_FILE), "--samples", "24", "--max-concurrent", "1", "--max-budget", "200",

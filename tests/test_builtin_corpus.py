@@ -439,7 +439,7 @@ def test_bad_arguments(tmp_path, capsys):
     with pytest.raises(DataError, match="ewok_items_per_domain: must be a positive integer"):
         generate_corpus(tmp_path / "c", words=1000, ewok_items_per_domain=0)
     assert not (tmp_path / "c").exists()
-    from sweep.cli import main
+    from babysweep.cli import main
     assert main(["data", "generate", "--out", str(tmp_path / "c"), "--words", "0", "--quiet"]) == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("babysweep: error")]
     assert errors == ["babysweep: error: --words: must be a positive integer, got 0"]
@@ -460,7 +460,7 @@ def test_a_folder_of_an_older_generator_version_is_named_as_such(small, tmp_path
 
 
 def test_generate_prints_both_evaluation_folders(tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     assert main(["data", "generate", "--out", str(tmp_path / "c"), "--words", "3000", "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -18,7 +18,7 @@ def test_a_trial_on_a_lost_node_resumes_from_its_checkpoint_on_the_head(tiny_dat
     with LocalCluster(workers=1, cpus=1) as cluster:
         second = cluster.workers[0]
         driver = subprocess.Popen(
-            [sys.executable, "-m", "sweep.cli", "launch", str(TINY_SPACE), "--data", str(tiny_data), "--algo", "random",
+            [sys.executable, "-m", "babysweep.cli", "launch", str(TINY_SPACE), "--data", str(tiny_data), "--algo", "random",
              "--samples", "2", "--address", cluster.address, "--storage", str(tmp_path / "runs"), "--name", "two",
              "--quiet", "--set", "num_epochs=4", "--set", "budget_step=0.5"],
             cwd=REPO, env=cluster.driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

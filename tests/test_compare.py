@@ -11,7 +11,7 @@ import pytest
 
 from analysis.compare import (AnalysisError, attach_superglue, compare, comparison_table, markdown_table,
                               plot_comparison, read_references)
-from sweep.cli.analyze import main, register
+from babysweep.cli.analyze import main, register
 
 FIXTURE_SPACE = Path(__file__).parent / "fixtures" / "legacy_v0_1" / "legacy" / "space.yaml"  # budget max 3
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ import pytest
 
 from trainables.errors import UserError
 
-from sweep.cli.analyze import register
+from babysweep.cli.analyze import register
 from analysis.correlate import (PAIRS, AnalysisError, bootstrap_r2, correlate, format_r2, plot_regression, regress,
                                 select_trials)
 
@@ -283,7 +283,7 @@ def test_bad_tables_give_one_line_naming_the_file(tmp_path, content, message):
 
 
 def test_standalone_main_prints_error_without_traceback(tmp_path, capsys):
-    from sweep.cli.analyze import main
+    from babysweep.cli.analyze import main
 
     assert main(["correlate", "--table", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shared_data
-from sweep.cli import main
+from babysweep.cli import main
 from trainables.data import babylm
 from trainables.errors import DataError
 from trainables.data.prepared import eval_block_starts, open_prepared, prepare, read_meta, train_block_starts

@@ -13,7 +13,7 @@ from conftest import REPO
 from sweep.table import read_history, read_table
 from trainables.checkpoints import checkpoint_is_whole
 
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 
 

@@ -75,6 +75,7 @@ def test_batchmean_divides_by_the_batch_and_token_by_every_position():
 
 # ---- real runs ----
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 def test_alpha_one_reproduces_plain_pretraining(tiny_data, tmp_path, teacher):
     plain = run(pretrain, tiny_data, tmp_path, "plain", attention_dropout=0.1)
     student = run(distill, tiny_data, tmp_path, "student", attention_dropout=0.1, teachers=[str(teacher)], alpha=1.0)
@@ -86,6 +87,7 @@ def test_alpha_one_reproduces_plain_pretraining(tiny_data, tmp_path, teacher):
     assert student.results[-1]["distill_loss"] > 0  # the objective: alpha * CE alone here
 
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 def test_student_of_one_teacher_draws_near_it(tiny_data, tmp_path, teacher):
     # alpha = 0, T = 1: the objective is the KL to the teacher alone
     student = run(distill, tiny_data, tmp_path, "kl", teachers=str(teacher), alpha=0.0, temperature=1.0,
@@ -112,6 +114,7 @@ def test_student_of_one_teacher_draws_near_it(tiny_data, tmp_path, teacher):
     assert kl_to_teacher(trained) < 0.5 * kl_to_teacher(untrained)
 
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 def test_paused_and_resumed_run_matches_uninterrupted(tiny_data, tmp_path, teacher):
     # dropout on, so the RNG state must travel with the checkpoint too
     options = dict(teachers=[str(teacher)], attention_dropout=0.1, alpha=0.5, temperature=2.0)
@@ -130,6 +133,7 @@ def test_paused_and_resumed_run_matches_uninterrupted(tiny_data, tmp_path, teach
     assert about["teachers"] == [str(teacher.resolve())] and about["config"]["alpha"] == 0.5
 
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 def test_teacher_with_non_finite_logits_stops_the_student_as_diverged(tiny_data, tmp_path, teacher):
     from trainables.model import load_trained_model
 
@@ -182,6 +186,7 @@ def no_tokenizer(teacher, folder):
     return folder
 
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 @pytest.mark.parametrize("make, overrides, message", [
     (None, {"alpha": 1.5}, r"alpha: must be in \[0, 1\], got 1.5"),
     (None, {"alpha": -0.1}, r"alpha: must be in \[0, 1\], got -0.1"),
@@ -221,6 +226,7 @@ def test_bad_config_is_one_line_naming_the_parameter(tiny_data, tmp_path, teache
         assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow  # trains a model (the teacher fixture)
 def test_check_config_accepts_a_trial_checkpoint_and_a_comma_separated_list(tiny_data, tmp_path, teacher):
     checkpoint = tmp_path / "checkpoint_000001"
     copy_teacher(teacher, checkpoint / "hf")

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import copy_legacy
 from sweep import folder
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.errors import SweepError
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import copy_legacy
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.table import read_table
 from test_blimp import one_thread, random_checkpoint  # noqa: F401  (fixtures)
 

@@ -13,10 +13,12 @@ import pytest
 
 from conftest import copy_legacy
 from sweep import folder
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.errors import SweepError
 from sweep.experiment import load_experiment
-from sweep.kinds import KINDS, GridSpec, SweepSpec, spec_from_record
+from sweep.experiment import list_experiments
+from sweep.kinds import (KINDS, ROLES, EnsembleFamilySpec, FamilySpec, GridSpec, RerunSpec, ScanSpec, SweepSpec,
+                         spec_from_record)
 from sweep.status import format_status, sweep_status
 from sweep.table import read_table
 from trainables.files import atomic_path, folder_is_free, scratch_folder, staged_folder, write_text
@@ -50,17 +52,44 @@ def test_a_record_without_kind_is_a_searched_sweep(storage):
 
 def test_the_rerun_record_is_a_grid(storage):
     exp = load_experiment("legacy-rerun", storage)
-    assert exp.kind == "rerun" and type(exp.spec) is GridSpec
+    assert exp.kind == "rerun" and type(exp.spec) is RerunSpec and isinstance(exp.spec, GridSpec)
     s = exp.spec
     assert s.source == "legacy" and s.seeds == [1000, 1001] and s.top_k == 1 and not s.baseline
     assert [(r["source_trial_id"], r["seed"]) for r in s.runs] == [("0ad21f93", 1000), ("0ad21f93", 1001)]
+
+
+@pytest.mark.parametrize("algo, role", [("rerun", RerunSpec), ("scan", ScanSpec), ("replicate", FamilySpec),
+                                        ("ensemble", EnsembleFamilySpec), (None, RerunSpec)])
+def test_each_grid_role_is_read_back_as_its_own_spec_class_with_the_record_it_was_written_as(storage, algo, role):
+    record = json.loads((storage / "legacy-rerun" / "sweep.json").read_text())
+    if algo is None:
+        record.pop("algo", None)  # babysweep 0.1's re-runs recorded none
+    else:
+        record["algo"] = algo
+    spec = spec_from_record(record)
+    assert type(spec) is role and spec.describe()
+    if algo is not None:
+        assert spec.to_record() == {**record, **spec.to_record()} and spec.to_record()["algo"] == algo
+    assert set(ROLES.values()) == {RerunSpec, ScanSpec, FamilySpec, EnsembleFamilySpec}
+
+
+def test_list_experiments_finds_them_by_kind_and_source_and_passes_over_other_folders(storage):
+    (storage / "not-an-experiment").mkdir()
+    (storage / "damaged").mkdir()
+    (storage / "damaged" / "sweep.json").write_text("{not json")
+    assert [e.name for e in list_experiments(storage)] == ["legacy", "legacy-rerun"]
+    assert [e.name for e in list_experiments(storage, kind=RerunSpec)] == ["legacy-rerun"]
+    assert [e.name for e in list_experiments(storage, kind=SweepSpec)] == ["legacy"]
+    assert [e.name for e in list_experiments(storage, source="legacy")] == ["legacy-rerun"]
+    assert list_experiments(storage, source="legacy", kind=ScanSpec) == []
+    assert list_experiments(storage / "absent") == []
 
 
 @pytest.mark.parametrize("name", ["legacy", "legacy-rerun"])
 def test_record_round_trip_gives_an_equal_spec(storage, name):
     spec = load_experiment(name, storage).spec
     record = spec.to_record()
-    assert record["kind"] == spec.KIND and KINDS[record["kind"]] is type(spec)
+    assert record["kind"] == spec.KIND and isinstance(spec, KINDS[record["kind"]])
     assert spec_from_record(record) == spec
     assert spec_from_record(json.loads(json.dumps(record))) == spec  # as written to and read from sweep.json
 

@@ -16,7 +16,7 @@ from trainables.errors import CheckpointError
 from trainables.pretrain import pretrain
 from trainables.reporting import run_local
 
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 
 
@@ -30,6 +30,7 @@ def truncate(path):
     path.write_bytes(data[: len(data) // 2])  # what a kill in the middle of torch.save leaves
 
 
+@pytest.mark.slow  # trains a model
 def test_a_damaged_checkpoint_is_skipped_for_the_previous_one_with_a_warning(tiny_data, tmp_path, capfd):
     full = run(tiny_data, tmp_path, "full")
     cut = run(tiny_data, tmp_path, "cut", stop_after=3)
@@ -47,6 +48,7 @@ def test_a_damaged_checkpoint_is_skipped_for_the_previous_one_with_a_warning(tin
     assert "warning: checkpoint checkpoint_000002 is damaged" in capfd.readouterr().err
 
 
+@pytest.mark.slow  # trains a model
 def test_no_readable_checkpoint_is_one_line(tiny_data, tmp_path):
     cut = run(tiny_data, tmp_path, "cut", stop_after=2)
     for checkpoint in cut.checkpoints:

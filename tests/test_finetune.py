@@ -152,7 +152,7 @@ def test_config_errors_name_the_allowed_values():
 
 
 def test_keep_middle_is_one_line_and_exit_2(tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     assert main(["finetune-all", "--checkpoint", str(tmp_path), "--keep", "middle"]) == 2
     err = capsys.readouterr().err

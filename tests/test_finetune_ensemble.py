@@ -116,6 +116,7 @@ def test_logits_are_the_mean_of_the_members_class_logits(ensemble, members, glue
     assert in_optimizer == {id(p) for m in model.members for p in m.parameters()}
 
 
+@pytest.mark.slow  # trains a model
 def test_one_optimizer_step_changes_every_member_and_writes_an_ensemble_folder(ensemble, members, glue_dir,
                                                                                 tmp_path):
     from trainables.model import load_trained_model
@@ -142,6 +143,7 @@ def test_one_optimizer_step_changes_every_member_and_writes_an_ensemble_folder(e
     assert again["val_loss"] == pytest.approx(run.results[-1]["val_loss"], rel=1e-5)
 
 
+@pytest.mark.slow  # trains a model
 def test_fine_tunes_keeps_the_best_epoch_and_resumes_exactly(ensemble, glue_dir, tmp_path):
     cfg = config(ensemble, glue_dir, num_epochs=3)
     full = run_local(finetune, dict(cfg, output_dir=str(tmp_path / "out")), tmp_path / "full")

@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, watch_table
 from sweep.table import read_history, read_table
 
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 
 

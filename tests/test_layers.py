@@ -3,9 +3,10 @@
 Layers, lowest first (a module may import its own layer and the ones below):
     trainables       what a trial runs, the error base and the atomic writers (trainables/errors.py, files.py)
     search_spaces    priors as data
-    sweep            experiments on Ray Tune (except sweep/cli/, the command line, which sits on top)
+    sweep            experiments on Ray Tune
     analysis         evaluation and analyses of results tables
-    sweep.cli        the `babysweep` command
+    babysweep        the front door: the scripting API (`import babysweep`), the pipeline that chains commands,
+                     and the `babysweep` command (babysweep/cli/)
 
 Every import counts, also those inside functions (a lazy import is still a dependency). Run this file to print
 the graph: `python tests/test_layers.py`.
@@ -15,8 +16,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ["trainables", "search_spaces", "sweep", "analysis"]
-LAYERS = ["trainables", "search_spaces", "sweep", "analysis", "sweep.cli"]
+PACKAGES = ["trainables", "search_spaces", "sweep", "analysis", "babysweep"]
+LAYERS = PACKAGES  # lowest first
 
 
 def modules() -> dict[str, Path]:
@@ -106,10 +107,24 @@ def test_no_import_from_a_lower_layer_to_a_higher_one():
     assert upward == []
 
 
+def folder_graph(g: dict[str, set]) -> dict[str, set]:
+    """The graph between top-level folders: a folder imports another when one of its modules does."""
+    out = {p: set() for p in PACKAGES}
+    for a, targets in g.items():
+        out[a.split(".")[0]] |= {b.split(".")[0] for b in targets} - {a.split(".")[0]}
+    return out
+
+
+def test_no_import_circle_among_top_level_folders():
+    folders = folder_graph(graph())
+    assert cycles(folders) == []
+    assert folders["sweep"] <= {"trainables", "search_spaces"} and "analysis" not in folders["trainables"]
+
+
 def test_the_graph_sees_lazy_and_relative_imports():
     g = graph()
     assert "sweep.folder" in g["sweep.launch"]                 # `from . import folder`
-    assert "analysis.evaluate" in g["sweep.cli.experiments"]   # an import inside a function
+    assert "analysis.evaluate" in g["babysweep.cli.experiments"]   # an import inside a function
     assert "trainables.errors" in g["search_spaces.loader"]
 
 

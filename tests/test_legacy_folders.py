@@ -17,7 +17,7 @@ from sweep.table import read_table
 pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v0_1"
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 KEPT = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed"]
 
 

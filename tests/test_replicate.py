@@ -15,12 +15,12 @@ import pytest
 
 from conftest import REPO
 from search_spaces.loader import SPACES_DIR, load_space
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.replicate import RECIPE, family_space_text, launch_family, load_recipe, plan_seeds
 from sweep.table import read_history, read_table
 from trainables.ensemble import ensemble_members, is_ensemble
 
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 
 # the tiny preset for one epoch: a few seconds a run on one thread
 TINY_RECIPE = """\

@@ -11,7 +11,7 @@ import pytest
 
 from analysis.stability import stability_report
 from conftest import REPO
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.errors import SweepError
 from sweep.rerun import launch_rerun
 from sweep.table import read_history, read_table
@@ -59,7 +59,7 @@ def test_rerun_top2_two_seeds_and_stability(small_sweep, capsys):
 
 
 def test_interrupted_rerun_resumes(small_sweep, tmp_path):
-    args = [sys.executable, "-m", "sweep.cli", "rerun", "small", "--top-k", "2", "--seeds", "2", "--storage",
+    args = [sys.executable, "-m", "babysweep.cli", "rerun", "small", "--top-k", "2", "--seeds", "2", "--storage",
             str(small_sweep), "--rerun-name", "cut", "--quiet"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     exp = small_sweep / "cut"

@@ -47,7 +47,7 @@ def test_curves_gather_each_parameters_runs_with_the_centre():
 
 @pytest.mark.slow
 def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     space = SPACES_DIR / "synthetic" / "hartmann6.yaml"
     assert main(["launch", str(space), "--algo", "scan", "--scan-points", "2", "--storage", str(tmp_path),
@@ -61,7 +61,7 @@ def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
 
 
 def test_bad_scan_inputs_are_one_line_errors(tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     space = SPACES_DIR / "synthetic" / "hartmann6.yaml"
     assert main(["launch", str(space), "--algo", "scan", "--scan-points", "1", "--storage", str(tmp_path),

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.table import read_history, read_table
 
-BABYSWEEP = [sys.executable, "-m", "sweep.cli"]
+BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
 TINY_SPACE = REPO / "search_spaces" / "tiny_demo.yaml"
 
 

@@ -219,7 +219,7 @@ def test_search_spaces_fit_their_trainables(tmp_path, name):
 
 @pytest.mark.slow
 def test_tiny_bohb_sweep_of_hartmann6(tmp_path):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     trainable = "trainables.synthetic.hartmann:hartmann6_informative"
     assert main(["launch", str(SPACES_DIR / "synthetic" / "hartmann6.yaml"), "--trainable", trainable,

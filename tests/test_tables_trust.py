@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import copy_legacy
-from sweep.cli import main
+from babysweep.cli import main
 from sweep.errors import SweepError
 from sweep.table import (EVALUATION_SCHEMA, HISTORY_SCHEMA, RESULTS, merge_evaluation, merge_scored, read_history,
                          read_table)
@@ -514,7 +514,7 @@ def test_two_evaluates_of_one_real_sweep_at_once_keep_both_suites(small_sweep, t
     runs = tmp_path / "runs"
     shutil.copytree(small_sweep / "small", runs / "small")  # the checkpoints stay where the table names them
     corpus = tiny_data.parent / "corpus"
-    procs = [subprocess.Popen([sys.executable, "-m", "sweep.cli", "evaluate", "small", "--storage", str(runs),
+    procs = [subprocess.Popen([sys.executable, "-m", "babysweep.cli", "evaluate", "small", "--storage", str(runs),
                                *suite, "--limit", "8"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
              for suite in (["--blimp", str(corpus / "blimp")], ["--ewok", str(corpus / "ewok")])]

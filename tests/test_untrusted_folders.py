@@ -89,6 +89,7 @@ def files_under(folder):
 
 # ------------------------------------------------------------------------------------------ a pickle that runs code
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 @pytest.mark.parametrize("form", FORMS)
 def test_a_checkpoint_whose_pickle_runs_code_is_refused_by_every_loader(trained, tiny_data, tmp_path, form):
     from trainables.distill import check_teachers, load_teacher
@@ -115,10 +116,11 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused_by_every_loader(trained,
     assert not marker.exists()
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 @pytest.mark.parametrize("form", FORMS)
 def test_evaluate_refuses_a_checkpoint_whose_pickle_runs_code_in_one_line(trained, tiny_data, tmp_path, capsys,
                                                                          form):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     marker = tmp_path / "ran"
     hostile = hostile_checkpoint(trained, tmp_path / "hostile", marker, form)
@@ -135,9 +137,10 @@ def test_evaluate_refuses_a_checkpoint_whose_pickle_runs_code_in_one_line(traine
     assert not marker.exists() and files_under(tmp_path) == before
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_evaluate_of_an_ensemble_naming_a_folder_outside_it_refuses_it_before_reading_anything(trained, tiny_data,
                                                                                               tmp_path, capsys):
-    from sweep.cli import main
+    from babysweep.cli import main
 
     marker = tmp_path / "ran"
     hostile_checkpoint(trained, tmp_path / "evil", marker)
@@ -163,6 +166,7 @@ def ensemble_folder(folder, members, tokenizer_from):
     return folder
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_an_ensemble_member_whose_pickle_runs_code_is_refused(trained, tmp_path):
     marker = tmp_path / "ran"
     ens = tmp_path / "ens"
@@ -174,6 +178,7 @@ def test_an_ensemble_member_whose_pickle_runs_code_is_refused(trained, tmp_path)
     assert not marker.exists()
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 @pytest.mark.parametrize("how", ["parent", "absolute", "symlink"])
 def test_an_ensemble_member_outside_the_ensemble_is_refused_before_anything_is_read(trained, tmp_path, monkeypatch,
                                                                                    how):
@@ -195,6 +200,7 @@ def test_an_ensemble_member_outside_the_ensemble_is_refused_before_anything_is_r
     assert read == [] and not marker.exists()
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_resuming_from_a_checkpoint_whose_pickle_runs_code_refuses_it(trained, tmp_path, capfd):
     marker = tmp_path / "ran"
     # the only checkpoint: nothing to fall back to, one line
@@ -219,6 +225,7 @@ def test_resuming_from_a_checkpoint_whose_pickle_runs_code_refuses_it(trained, t
 
 # ------------------------------------------------------------------------------------------ the checkpoint format
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_a_new_checkpoint_is_plain_values_and_lists_its_files_in_its_manifest(trained):
     for folder in trained.checkpoints:
         saved = torch.load(folder / TRAINER_STATE, weights_only=True)
@@ -232,6 +239,7 @@ def test_a_new_checkpoint_is_plain_values_and_lists_its_files_in_its_manifest(tr
     assert "hf/model.safetensors" in json.loads((trained.checkpoints[-1] / MANIFEST).read_text())["files"]
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_a_checkpoint_in_the_format_of_before_still_loads_and_resumes_exactly(trained, tmp_path):
     old = tmp_path / "run" / "checkpoint_000000"
     shutil.copytree(trained.checkpoints[0], old)
@@ -281,6 +289,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_a_checkpoint_copied_in_part_is_not_whole(trained, tmp_path, damage):
     from trainables.loop import read_checkpoint
@@ -293,6 +302,7 @@ def test_a_checkpoint_copied_in_part_is_not_whole(trained, tmp_path, damage):
     assert reason.format(size=(last / "config.json").stat().st_size) in one_line(e)
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 @pytest.mark.parametrize("damage", ["size", "missing-manifest"])  # the manifest says so; the training state says so
 def test_a_checkpoint_copied_in_part_is_skipped_for_the_earlier_one(trained, tmp_path, damage, capfd):
     damage, reason = DAMAGES[damage]
@@ -308,6 +318,7 @@ def test_a_checkpoint_copied_in_part_is_skipped_for_the_earlier_one(trained, tmp
     assert [r["val_loss"] for r in resumed.results] == [trained.results[1]["val_loss"]]
 
 
+@pytest.mark.slow  # trains a model (the trained fixture)
 def test_a_model_of_a_checkpoint_copied_in_part_is_not_scored(trained, tmp_path):
     last = copied_in_part(trained, tmp_path / "run", lambda f: append(f / "hf" / "config.json"))
     with pytest.raises(CheckpointError) as e:
@@ -334,7 +345,7 @@ GARBLED_WEIGHTS = {"garbage": lambda data: b"\x00not safetensors at all" * 8, "t
 
 @pytest.mark.parametrize("garble", sorted(GARBLED_WEIGHTS))
 def test_garbled_model_weights_are_one_line_naming_the_file(tiny_data, tmp_path, capsys, garble):
-    from sweep.cli import main
+    from babysweep.cli import main
     from trainables.distill import check_teachers
 
     model = hf_model(tiny_data, tmp_path / "model")

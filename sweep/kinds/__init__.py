@@ -2,7 +2,7 @@
 module here and add its spec class to KINDS; launch, resume, status and load_experiment need no change."""
 from ..errors import SweepError
 from .base import ExperimentSpec, accepted_names, resolve_trainable
-from .grid import GridSpec
+from .grid import ROLES, EnsembleFamilySpec, FamilySpec, GridSpec, RerunSpec, ScanSpec, grid_role
 from .searched import ALGOS, SweepSpec
 
 KINDS = {spec.KIND: spec for spec in (SweepSpec, GridSpec)}
@@ -13,8 +13,10 @@ def spec_from_record(record: dict, source="sweep.json") -> ExperimentSpec:
     kind = record.get("kind", SweepSpec.KIND)
     if kind not in KINDS:
         raise SweepError(f"{source}: unknown experiment kind {kind!r} (this babysweep knows {', '.join(KINDS)})")
-    return KINDS[kind].from_record(record, source)
+    spec = KINDS[kind]
+    return (grid_role(record) if spec is GridSpec else spec).from_record(record, source)
 
 
-__all__ = ["ALGOS", "KINDS", "ExperimentSpec", "GridSpec", "SweepSpec", "accepted_names", "resolve_trainable",
+__all__ = ["ALGOS", "KINDS", "ROLES", "EnsembleFamilySpec", "ExperimentSpec", "FamilySpec", "GridSpec", "RerunSpec",
+           "ScanSpec", "SweepSpec", "accepted_names", "resolve_trainable",
            "spec_from_record"]

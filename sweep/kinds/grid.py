@@ -29,12 +29,15 @@ def run_rerun_trial(config, trainable_spec, extra, constant_schedule="constant")
 
 @dataclass(kw_only=True)
 class GridSpec(ExperimentSpec):
+    """Given configurations at their full budget, as one Ray Tune grid; its roles below are what is built."""
     KIND: ClassVar[str] = "rerun"   # the tag sweep.json has always carried for this kind
+    ROLE: ClassVar[str] = "rerun"
+    ABOUT: ClassVar[str] = "fixed configurations of {space}"   # describe()'s line, filled from the spec
 
     runs: list                      # one trainable config per trial, each with seed and source_trial_id
     source: str | None = None       # the experiment whose trials are re-run
     source_experiment: str | None = None
-    algo: str = "rerun"             # shown by status, as a searched sweep shows bohb/asha/random
+    algo: str | None = None         # the role (ROLE, the default), shown by status as a sweep shows bohb/asha/random
     samples: int = 0
     seeds: list = field(default_factory=list)
     top_k: int | None = None
@@ -64,6 +67,14 @@ class GridSpec(ExperimentSpec):
             param_space={"run": tune.grid_search(self.runs)}, num_samples=1, total_trials=len(self.runs),
             shown=["source_trial_id", "seed"], **self.checkpoint_parts())
 
+    def __post_init__(self):
+        self.algo = self.algo or self.ROLE
+
+    def describe(self) -> str:
+        """One line saying what this grid is, for status and the report."""
+        about = self.ABOUT.format(source=self.source, top_k=self.top_k, space=self.space, n_seeds=len(self.seeds))
+        return f"{about}: {len(self.runs)} run(s)"
+
     def missing_runs(self, exp) -> list[dict]:
         """Planned runs (source trial, seed) with no finished row in the results table."""
         done = set()
@@ -80,3 +91,38 @@ class GridSpec(ExperimentSpec):
             print(f"{len(missing)} planned re-run(s) were not in Ray's stored state: starting them")
             fit(exp, dataclasses.replace(self, runs=missing).tuner_parts(exp), verbose,
                 max_failures=self.max_failures, fail_fast=self.fail_fast)
+
+
+# ---------------------------------------------------------------------------------------------- its roles
+# One grid, four roles. sweep.json has always recorded all four as kind "rerun" told apart by `algo`; the record
+# keeps that form (old folders read as they are), and spec_from_record picks the role's class by it. Callers ask
+# the class (isinstance, describe(), rungs()), never the string.
+
+
+class RerunSpec(GridSpec):
+    """`babysweep rerun`: a sweep's best configurations re-trained with new seeds (sweep/rerun.py)."""
+    ROLE, ABOUT = "rerun", "re-run of {source}: its best {top_k} configuration(s), {n_seeds} new seed(s) each"
+
+
+class ScanSpec(GridSpec):
+    """`launch --algo scan`: each parameter moved alone through its prior's quantiles (sweep/scan.py)."""
+    ROLE, ABOUT = "scan", "one-at-a-time scan of {space}: {top_k} point(s) per parameter"
+
+
+class FamilySpec(GridSpec):
+    """`babysweep replicate`: one recipe trained once per seed (sweep/replicate.py)."""
+    ROLE, ABOUT = "replicate", "family of {space}: its recipe trained once per seed"
+
+
+class EnsembleFamilySpec(GridSpec):
+    """`replicate --ensemble-of`: direct ensembles of a family's models, built and scored in the driver (no
+    training, nothing for Ray to resume: sweep/replicate.py)."""
+    ROLE, ABOUT = "ensemble", "direct ensembles of {top_k} of {source}'s models"
+
+
+ROLES = {role.ROLE: role for role in (RerunSpec, ScanSpec, FamilySpec, EnsembleFamilySpec)}
+
+
+def grid_role(record: dict) -> type:
+    """The role class of a grid record (kind "rerun"): by its algo; one with none is a re-run (babysweep 0.1)."""
+    return ROLES.get(record.get("algo") or RerunSpec.ROLE, RerunSpec)

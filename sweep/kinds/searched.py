@@ -18,6 +18,7 @@ from ..runtime import TunerParts, check_address
 from .base import TRAINABLES, ExperimentSpec, accepted_names, as_launched, check_trial_config, resolve_trainable
 
 ALGOS = ("bohb", "asha", "random")
+SCAN = "scan"  # not searched: a grid of its own (ScanSpec)
 
 
 SEEDING = ("per_trial", "fixed")
@@ -69,6 +70,15 @@ class SweepSpec(ExperimentSpec):
     max_hours: float | None = None   # ... trial-hours
     max_gpu_hours: float | None = None  # ... GPU-hours
 
+    @property
+    def is_scan(self) -> bool:
+        """Asked for as `--algo scan`: launched as a ScanSpec grid (sweep/scan.py), never searched."""
+        return self.algo == SCAN
+
+    def check_scan_points(self, points) -> None:
+        if points is not None and not self.is_scan:
+            raise SweepError(f"--scan-points {points}: only for --algo {SCAN} (this is --algo {self.algo})")
+
     @classmethod
     def from_record(cls, record, source="sweep.json"):
         # babysweep 0.1 gave every trial the space's seed: a folder it wrote resumes as it was launched
@@ -79,7 +89,7 @@ class SweepSpec(ExperimentSpec):
         from trainables.data.prepared import open_prepared
 
         if self.algo not in ALGOS:
-            raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)}, or scan)")
+            raise SweepError(f"--algo {self.algo}: unknown algorithm (use {', '.join(ALGOS)}, or {SCAN})")
         if self.seeding not in SEEDING:
             raise SweepError(f"--seeding {self.seeding}: must be one of {', '.join(SEEDING)}")
         space = load_space(self.space)

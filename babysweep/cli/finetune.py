@@ -6,7 +6,7 @@ from pathlib import Path
 
 from trainables import glue
 
-from ..finetune_all import DEFAULT_GLUE, TABLE, check_keep, check_options, default_glue, finetune_all, format_table
+from sweep.finetune_all import DEFAULT_GLUE, TABLE, check_keep, check_options, default_glue, finetune_all, format_table
 
 
 def cmd_finetune_all(args):

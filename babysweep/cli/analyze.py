@@ -1,5 +1,5 @@
 """`babysweep analyze ACTION`: the analysis subcommands, registered into the `babysweep` parser by
-sweep/cli/__init__.py through `register(subparsers)`.
+babysweep/cli/__init__.py through `register(subparsers)`.
 
 Each action is one entry of ACTIONS: a function that adds its parser (with `add_table_arguments` for the
 NAME / --table / --storage / --out options every action shares) and sets `func` to its command. To add an
@@ -35,7 +35,7 @@ def resolve_table(args) -> tuple[Path, Path, object]:
         table = Path(args.table).expanduser()
         out, frame = table.parent / "analysis", None
     elif args.name:
-        from ..experiment import load_experiment  # SweepError for an unknown sweep
+        from sweep.experiment import load_experiment  # SweepError for an unknown sweep
 
         exp = load_experiment(args.name, args.storage)
         table = exp.table_path
@@ -107,7 +107,7 @@ def add_correlate(actions) -> None:
 def cmd_stability(args):
     from analysis.stability import stability_report
 
-    from ..experiment import load_experiment
+    from sweep.experiment import load_experiment
 
     source = load_experiment(args.name, args.storage)
     rerun = load_experiment(args.rerun or f"{args.name}-rerun", args.storage)
@@ -136,7 +136,7 @@ def cmd_scan(args):
     from analysis.scan import format_curves, plot_curves, scan_curves
     from trainables.files import atomic_path, write_text
 
-    from ..experiment import load_experiment
+    from sweep.experiment import load_experiment
 
     exp = load_experiment(args.name, args.storage)
     metric = exp.space.metric
@@ -176,11 +176,10 @@ def labelled(text: str, what: str) -> tuple[str, str]:
 
 
 def cmd_compare(args):
-    from analysis.compare import (attach_superglue, compare, known_metric_names, markdown_table, plot_comparison,
-                                  read_references, write_report)
+    from analysis.compare import markdown_table, plot_comparison, write_report
 
-    from .. import selection
-    from ..experiment import load_experiment
+    from babysweep.api import compare
+    from sweep.experiment import load_experiment
 
     specs = [labelled(text, "FAMILY") for text in args.families]
     sweep_spec = labelled(args.sweep, "--sweep") if args.sweep else None
@@ -193,44 +192,12 @@ def cmd_compare(args):
             raise AnalysisError(f"label {label!r} given twice ({seen[label]!r} and {text!r}); give each family its "
                                 f"own label with LABEL=NAME")
         seen[label] = text
-
-    families, sources, notes, exps = {}, {}, [], []
-    for label, name in specs:
-        exp = load_experiment(name, args.storage)  # SweepError naming an unknown experiment
-        exps.append(exp)
-        table, found = attach_superglue(exp.table, exp.path)
-        families[label], sources[label] = table, str(exp.table_path)
-        notes += [f"{label}: {n}" for n in found]
-
-    sweep = best = sweep_exp = None
-    rule = "complete, non-diverged trials"
-    if sweep_spec:
-        label, name = sweep_spec
-        sweep_exp = load_experiment(name, args.storage)
-        table, found = attach_superglue(sweep_exp.table, sweep_exp.path)
-        notes += [f"{label}: {n}" for n in found]
-        sources[label] = str(sweep_exp.table_path)
-        budget = sweep_exp.space.budget_max
-        best = selection.best_trial(table, budget, "val_loss", "min")
-        if args.all_sweep_trials:
-            sweep, rule = table, "every finished, non-diverged trial, those the scheduler stopped early included"
-        else:
-            sweep, _ = selection.complete_trials(table, budget, "val_loss", "min")
-            if sweep.empty and len(table):
-                raise AnalysisError(f"sweep {name!r} ({sweep_exp.table_path}): no complete trial among its "
-                                    f"{len(table)} row(s) (finished its schedule without diverging); "
-                                    f"--all-sweep-trials draws the trials the scheduler stopped early too")
-
-    references = None
-    if args.reference:
-        tables = list(families.values()) + ([sweep] if sweep is not None else [])
-        references = read_references(Path(args.reference).expanduser(), known=known_metric_names(tables))
-
-    comparison = compare(families, sweep=sweep, best=best, references=references,
-                         sweep_label=sweep_spec[0] if sweep_spec else "sweep", sources=sources)
-    comparison.notes = notes + comparison.notes
+    exps = {label: load_experiment(name, args.storage) for label, name in specs}
+    comparison = compare(exps, sweep=sweep_spec, storage=args.storage, all_sweep_trials=args.all_sweep_trials,
+                         references=args.reference)
+    sources, rule = comparison.sources, comparison.sweep_rule
     fig, _ = plot_comparison(comparison)
-    default = (sweep_exp or exps[0]).analysis_dir
+    default = (load_experiment(sweep_spec[1], args.storage) if sweep_spec else next(iter(exps.values()))).analysis_dir
     out = Path(args.out).expanduser() if args.out else default
     paths = write_report(comparison, out, fig, sources=sources, sweep_rule=rule)
 
@@ -290,7 +257,7 @@ def register(subparsers) -> None:
 
 
 def main(argv=None):
-    """The analysis commands alone: `python -m sweep.cli.analyze correlate ...` (argv: the words after
+    """The analysis commands alone: `python -m babysweep.cli.analyze correlate ...` (argv: the words after
     `analyze`), with babysweep's error style (one line, exit status 2)."""
     p = argparse.ArgumentParser(prog="babysweep")
     register(p.add_subparsers(dest="command", required=True, metavar="COMMAND"))

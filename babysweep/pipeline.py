@@ -20,9 +20,9 @@ from sweep.launch import launch
 from sweep.rerun import launch_rerun
 from sweep.runtime import ray_session
 
-from .correlate import analyse, format_r2
-from .evaluate import evaluate_sweep
-from .stability import stability_report, stability_table
+from analysis.correlate import analyse, format_r2
+from analysis.evaluate import evaluate_sweep
+from analysis.stability import stability_report, stability_table
 
 
 @dataclass
@@ -77,7 +77,7 @@ def run_pipeline(spec, suites: dict, pairs_per_paradigm=None, top_k=3, seeds=2, 
         outcome.stability = stability_table(source.table, rerun.table)  # validation loss's, for the findings
 
     with stage("report", outcome, log):
-        from .report import write_report
+        from analysis.report import write_report
 
         outcome.report = write_report(source)
     outcome.findings = findings(outcome)

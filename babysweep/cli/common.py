@@ -42,7 +42,7 @@ def run(args) -> int:
     """Run a parsed command with babysweep's error style: a UserError is one line on stderr and exit status 2."""
     from trainables.files import STORAGE_ERRNOS
 
-    from ..errors import Interrupted
+    from sweep.errors import Interrupted
 
     try:
         return args.func(args) or 0

@@ -22,8 +22,8 @@ def cmd_replicate(args):
     if args.space is None:
         raise ConfigError("replicate: give --space RECIPE (a space file of constants) to train a family, or "
                           "--ensemble-of FAMILY to build direct ensembles from one")
-    from ..failures import DEFAULT_MAX_FAILURES
-    from ..replicate import launch_family
+    from sweep.failures import DEFAULT_MAX_FAILURES
+    from sweep.replicate import launch_family
     from .experiments import print_summary
 
     exp = launch_family(args.name, args.space, trainable=args.trainable, seeds=3 if args.seeds is None else args.seeds,
@@ -40,8 +40,8 @@ def cmd_replicate(args):
 
 
 def build_ensemble_family(args):
-    from ..replicate import build_ensembles, family_summary
-    from ..status import format_status, sweep_status
+    from sweep.replicate import build_ensembles, family_summary
+    from sweep.status import format_status, sweep_status
 
     exp = build_ensembles(args.name, args.ensemble_of, size=2 if args.size is None else args.size,
                           storage=args.storage, overwrite=args.overwrite,

@@ -1,10 +1,12 @@
 """`babysweep launch | resume | status | demo | rerun | evaluate`: experiments on Ray."""
+from pathlib import Path
+
 from .common import DEFAULT_STORAGE, log_to_stderr, parse_sets, storage_flag, verbosity
 
 
 def print_summary(exp, storage):
     """The experiment's status after a run; its exit status: 1 when trials ended in ERROR (they can be retried)."""
-    from ..status import format_status, sweep_status
+    from sweep.status import format_status, sweep_status
 
     st = sweep_status(exp.name, storage)
     print(format_status(st))
@@ -31,7 +33,10 @@ def print_summary(exp, storage):
 
 def print_scan(st):
     """A scan's one-at-a-time curves (analysis/scan.py) under its status."""
-    if st["algo"] == "scan":
+    from sweep.experiment import load_experiment
+    from sweep.kinds import ScanSpec
+
+    if isinstance(load_experiment(st["name"], Path(st["experiment"]).parent).spec, ScanSpec):
         import pandas as pd
 
         from analysis.scan import format_curves, scan_curves
@@ -57,11 +62,9 @@ def interrupted_summary(e, storage) -> int:
 
 
 def cmd_launch(args):
-    from ..errors import Interrupted, SweepError
-    from ..launch import SweepSpec, launch
+    from sweep.errors import Interrupted
+    from sweep.launch import SweepSpec, launch
 
-    if args.algo != "scan" and args.scan_points is not None:
-        raise SweepError(f"--scan-points {args.scan_points}: only for --algo scan (this is --algo {args.algo})")
     spec = SweepSpec(space=args.space, data=args.data, trainable=args.trainable, algo=args.algo, samples=args.samples,
                      max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, reduction_factor=args.reduction_factor, seed=args.seed,
@@ -69,9 +72,10 @@ def cmd_launch(args):
                      keep=args.keep, seeding=args.seeding, max_budget=args.max_budget, max_hours=args.max_hours,
                      max_gpu_hours=args.max_gpu_hours, max_failures=args.max_failures, fail_fast=args.fail_fast,
                      extra=parse_sets(args.set))
+    spec.check_scan_points(args.scan_points)
     try:
-        if args.algo == "scan":
-            from ..scan import launch_scan
+        if spec.is_scan:
+            from sweep.scan import launch_scan
 
             exp = launch_scan(spec, 5 if args.scan_points is None else args.scan_points, overwrite=args.overwrite,
                               verbose=verbosity(args), log=log_to_stderr)
@@ -83,8 +87,8 @@ def cmd_launch(args):
 
 
 def cmd_resume(args):
-    from ..errors import Interrupted
-    from ..resume import resume
+    from sweep.errors import Interrupted
+    from sweep.resume import resume
 
     try:
         exp = resume(args.name, args.storage, retry_errored=args.retry_errored, address=args.address,
@@ -97,7 +101,7 @@ def cmd_resume(args):
 def cmd_status(args):
     import json
 
-    from ..status import format_status, sweep_status
+    from sweep.status import format_status, sweep_status
 
     st = sweep_status(args.name, args.storage)
     print(json.dumps(st, indent=2, default=str) if args.json else format_status(st))
@@ -108,7 +112,7 @@ def cmd_status(args):
 def cmd_demo(args):
     import time
 
-    from ..demo import demo_corpus, demo_data, demo_spec, run_demo
+    from sweep.demo import demo_corpus, demo_data, demo_spec, run_demo
 
     t0 = time.time()
     if args.quick:
@@ -118,7 +122,7 @@ def cmd_demo(args):
         print(f"demo finished in {time.time() - t0:.0f} s: {st['trials']} trials; results in {exp}")
         return st.get("exit_status", 0)
 
-    from analysis.pipeline import run_pipeline
+    from babysweep.pipeline import run_pipeline
 
     print("[data] the built-in corpus, prepared", flush=True)
     prepared = demo_data(args.dir, args.words, args.seed, log=lambda m: None)
@@ -139,7 +143,7 @@ def cmd_demo(args):
 
 
 def cmd_rerun(args):
-    from ..rerun import launch_rerun
+    from sweep.rerun import launch_rerun
 
     exp = launch_rerun(args.name, top_k=args.top_k, seeds=args.seeds, trials=args.trials, baseline=args.baseline,
                        storage=args.storage, rerun_name=args.rerun_name, cpus_per_trial=args.cpus_per_trial,

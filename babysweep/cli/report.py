@@ -1,12 +1,12 @@
 """`babysweep report NAME`: one self-contained HTML page about a sweep (analysis/report.py), registered into the
-`babysweep` parser by sweep/cli/__init__.py through `register(subparsers)`."""
+`babysweep` parser by babysweep/cli/__init__.py through `register(subparsers)`."""
 from .common import DEFAULT_STORAGE, storage_flag
 
 
 def cmd_report(args):
     from analysis.report import FIGURES_DIR, write_report
 
-    from ..experiment import load_experiment
+    from sweep.experiment import load_experiment
 
     exp = load_experiment(args.name, args.storage)  # SweepError (exit 2) for a name that does not exist
     other = load_experiment(args.compare_with, args.storage) if args.compare_with else None
