@@ -107,6 +107,7 @@ def test_reads_real_babylm_layout():
     assert all(d.replaced == 0 for d in train + test)
 
 
+@pytest.mark.slow  # prepares the real BabyLM subset, a tokenizer trained on it: ~12 s
 def test_prepare_real_subset(tmp_path):
     root = shared_data("babylm_2023_subset")
     meta = prepare(root, tmp_path / "p", vocab_size=2000, log=quiet)
