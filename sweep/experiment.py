@@ -27,7 +27,7 @@ from trainables.files import atomic_path, write_json, write_text  # noqa: F401  
 from . import folder, selection
 from .errors import SweepError
 from .folder import DEFAULT_STORAGE, DRIVER, RECORD, SPACE  # noqa: F401
-from .kinds import ExperimentSpec, SweepSpec, spec_from_record
+from .kinds import ExperimentSpec, spec_from_record
 from .table import (EVALUATION, FINISHED, HISTORY, STATES, TABLE, check_history_covers, check_reported, merge_evaluation,
                     read_history, read_table, require_column)
 
@@ -48,7 +48,7 @@ class Experiment:
 
     @property
     def kind(self) -> str:
-        return self.record.get("kind", SweepSpec.KIND)
+        return self.record["kind"]
 
     # ------------------------------------------------------------------ files
     @property

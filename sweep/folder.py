@@ -40,6 +40,7 @@ import pandas as pd
 from trainables.files import atomic_path, locked, process_runs, write_json, write_text
 
 from .errors import SweepError
+from .records import upgrade_record
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
 
 DEFAULT_STORAGE = "runs"
@@ -78,7 +79,8 @@ def find_experiment(name, storage=DEFAULT_STORAGE) -> Path:
 
 
 def read_record(exp: Path) -> dict:
-    """sweep.json; SweepError naming it when it is not a JSON object (the file is left as it is)."""
+    """sweep.json in the current format (sweep/records.py upgrades an older one as it reads it; the file is left
+    as written); SweepError naming it when it is not a JSON object or of a newer format."""
     path = exp / RECORD
     try:
         record = json.loads(path.read_text())
@@ -86,7 +88,7 @@ def read_record(exp: Path) -> dict:
         raise SweepError(f"{path}: not valid JSON ({e}); the experiment's record is damaged") from None
     if not isinstance(record, dict):
         raise SweepError(f"{path}: not a JSON object; the experiment's record is damaged")
-    return record
+    return upgrade_record(record, path)
 
 
 def check_storage(storage) -> Path:

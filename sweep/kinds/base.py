@@ -29,6 +29,7 @@ from typing import ClassVar
 from ..errors import SweepError
 from ..failures import DEFAULT_FAIL_FAST, DEFAULT_MAX_FAILURES, check_fail_fast, check_max_failures
 from ..folder import DEFAULT_STORAGE, SPACE
+from ..records import FORMAT
 
 KEEP = ("last", "best")
 TRAINABLES = {"pretrain": "trainables.pretrain:pretrain", "finetune": "trainables.finetune:finetune",
@@ -100,20 +101,17 @@ class ExperimentSpec:
 
     # ------------------------------------------------------------------ the record in sweep.json
     def to_record(self) -> dict:
-        return {"kind": self.KIND, **dataclasses.asdict(self)}
+        return {"kind": self.KIND, "format": FORMAT, **dataclasses.asdict(self)}
 
     @classmethod
     def from_record(cls, record: dict, source="sweep.json"):
-        """The spec from sweep.json; keys a spec does not have (notes, paths kept for people) are left out."""
+        """The spec from sweep.json in the current format (sweep/records.py upgrades older ones); keys a spec does
+        not have (notes, paths kept for people) are left out."""
         fields = dataclasses.fields(cls)
         missing = [f.name for f in fields if f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING and f.name not in record]
         if missing:
             raise SweepError(f"{source}: a {cls.KIND} record needs {', '.join(missing)}")
-        if record.get("keep") is None:  # written before keep existed (or by hand): each trial scored at its last
-            record = {**record, "keep": "last"}
-        if "constant_schedule" not in record:  # launched when `constant` had a warm-up
-            record = {**record, "constant_schedule": "constant_with_warmup"}
         return cls(**{k: v for k, v in record.items() if k in {f.name for f in fields}})
 
     # ------------------------------------------------------------------ what kinds override

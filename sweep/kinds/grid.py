@@ -124,5 +124,5 @@ ROLES = {role.ROLE: role for role in (RerunSpec, ScanSpec, FamilySpec, EnsembleF
 
 
 def grid_role(record: dict) -> type:
-    """The role class of a grid record (kind "rerun"): by its algo; one with none is a re-run (babysweep 0.1)."""
-    return ROLES.get(record.get("algo") or RerunSpec.ROLE, RerunSpec)
+    """The role class of a grid record (kind "rerun", current format): by its algo."""
+    return ROLES[record["algo"]]

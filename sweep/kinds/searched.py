@@ -79,11 +79,6 @@ class SweepSpec(ExperimentSpec):
         if points is not None and not self.is_scan:
             raise SweepError(f"--scan-points {points}: only for --algo {SCAN} (this is --algo {self.algo})")
 
-    @classmethod
-    def from_record(cls, record, source="sweep.json"):
-        # babysweep 0.1 gave every trial the space's seed: a folder it wrote resumes as it was launched
-        return super().from_record({"seeding": "fixed", **record}, source)
-
     def prepare(self):
         """Check everything that can be checked before Ray starts, then settle the spec (absolute paths, a name)."""
         from trainables.data.prepared import open_prepared
