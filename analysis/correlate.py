@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweep.display import fmt
 from sweep.table import ANY_TABLE, parse_bool, suite_columns
 from sweep.table import read_table as read_results_table
 from trainables.files import write_csv, write_text
@@ -350,10 +351,6 @@ non-finite loss) are left out of that fit. **slope** is the change of y per nat 
 """
 
 
-def _fmt(v, spec=".4g") -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    return format(v, spec)
 
 
 def markdown_table(results) -> str:
@@ -366,7 +363,7 @@ def markdown_table(results) -> str:
         d = _decimals(r["r2"], r["r2_lo"], r["r2_hi"]) + 1
         ci = (f"[{r['r2_lo']:.{d}f}, {r['r2_hi']:.{d}f}]" if math.isfinite(r["r2_lo"]) else "— (no bootstrap)")
         lines.append(f"| {r['label']} (`{r['y']}`) | `{r['x']}` | {r['n']} | {r['r2']:.{d}f} | {ci} | "
-                     f"{_fmt(r['slope'])} | {_fmt(r['intercept'])} | {_fmt(r['p'], '.3g')} |")
+                     f"{fmt(r['slope'])} | {fmt(r['intercept'])} | {fmt(r['p'], '.3g')} |")
     return "\n".join(lines)
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sweep.display import fmt
 from sweep.experiment import DEFAULT_STORAGE, load_experiment
 from sweep.folder import tables_lock
 from sweep.runtime import ray_session
@@ -264,7 +265,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
             if "eval_note" in scores:  # recorded: the table says why this trial has no score
                 log(f"warning: trial {tid}: {scores['eval_note']}")
             done = record_scores(exp.path, [{"trial_id": tid, "checkpoint": ckpt, **scores}], ties)
-            log(f"trial {tid}: " + ", ".join(f"{s} {fmt(scores.get(s))}" for s in missing)
+            log(f"trial {tid}: " + ", ".join(f"{s} {fmt(scores.get(s), '.3f', missing='-')}" for s in missing)
                 + f"  ({len(todo) - len(futures)}/{len(todo)})")
     return done
 
@@ -361,5 +362,3 @@ def test_loss_of(model, about) -> float | None:
                      next(model.parameters()).device, nullcontext)
 
 
-def fmt(v):
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"

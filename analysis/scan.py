@@ -6,6 +6,8 @@ from numbers import Number
 
 import pandas as pd
 
+from sweep.display import fmt
+
 CENTRE = "scan:centre"
 
 
@@ -31,14 +33,10 @@ def scan_curves(table: pd.DataFrame, metric="val_loss") -> dict[str, list[tuple]
 def format_curves(curves: dict, metric="val_loss") -> list[str]:
     lines = [f"one-at-a-time scan ({metric} at each value, the others at the centre):"]
     for name, points in curves.items():
-        lines.append(f"  {name}: " + ", ".join(f"{_fmt(v)} → {_fmt(m)}" for v, m in points))
+        lines.append(f"  {name}: " + ", ".join(f"{fmt(v, missing='-')} → {fmt(m, missing='-')}" for v, m in points))
     return lines
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 def plot_curves(curves: dict, metric="val_loss"):

@@ -74,12 +74,12 @@ def evaluate(target, storage=DEFAULT_STORAGE, **suites):
     suite_name, limit, ...). `target` a sweep's name (or its Experiment): every trial's model as Ray tasks, and the
     rows of its evaluation.csv are returned; a model folder (a Path, or a str naming a folder that holds a model):
     scored here, and its result dict returned."""
-    from analysis.blimp import model_folder
+    from trainables.model_folder import find_model
     from analysis.evaluate import evaluate_model, evaluate_sweep
 
     if isinstance(target, Experiment):
         return evaluate_sweep(target.name, storage=target.path.parent, **suites)
-    if isinstance(target, Path) or (Path(target).is_dir() and model_folder(Path(target)) is not None):
+    if isinstance(target, Path) or (Path(target).is_dir() and find_model(Path(target)) is not None):
         return evaluate_model(target, **suites)
     return evaluate_sweep(target, storage=storage, **suites)
 

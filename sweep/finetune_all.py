@@ -48,7 +48,7 @@ TABLE, HISTORY, RECORD = "finetune_all.csv", "history.csv", "finetune_all.json"
 CHECKPOINTS, LOCK = "checkpoints", ".finetune_all.lock"
 OWN = (RECORD, TABLE, HISTORY, CHECKPOINTS, LOCK)  # what a finetune-all folder holds
 MACRO_AVERAGE = "macro average"  # the task name of the table's last row
-EXPERIMENT_RECORD = "sweep.json"  # as sweep.folder.RECORD (not imported: it pulls in pandas, and --help stays fast)
+from trainables.names import EXPERIMENT_RECORD  # noqa: E402  (constants only: --help stays fast)
 DEFAULT_GLUE = "glue_filtered"
 
 

@@ -37,14 +37,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainables.names import DEFAULT_STORAGE, DRIVER_RECORD, EXPERIMENT_RECORD, SPACE_COPY
 from trainables.files import atomic_path, locked, process_runs, write_json, write_text
 
 from .errors import SweepError
 from .records import upgrade_record
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
 
-DEFAULT_STORAGE = "runs"
-RECORD, SPACE, DRIVER = "sweep.json", "space.yaml", "driver.json"
+RECORD, SPACE, DRIVER = EXPERIMENT_RECORD, SPACE_COPY, DRIVER_RECORD
 TABLES_LOCK = ".tables.lock"  # held for every read-merge-write of results.csv and evaluation.csv (tables_lock)
 
 

@@ -4,6 +4,7 @@ after it ends, and after its driver was killed). The table is read checked (swee
 and value, so no garbage value is ever shown as a trial's result or score."""
 import math
 
+from .display import fmt
 from .experiment import DEFAULT_STORAGE, load_experiment
 
 
@@ -48,12 +49,8 @@ def to_plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def fmt(v, width=9):
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-".rjust(width)
-    if isinstance(v, float):
-        return f"{v:.4g}".rjust(width)
-    return str(v).rjust(width)
+def cell(v, width=9):
+    return fmt(v, missing="-").rjust(width)
 
 
 def format_status(st: dict) -> str:
@@ -62,8 +59,8 @@ def format_status(st: dict) -> str:
     lines = [f"sweep {st['name']} ({st['algo']}, {st['trials']}/{st['samples']} trials, budget up to "
              f"{st['budget_max']:g} epochs): driver {st['driver']}", head, "-" * len(head)]
     for r in st["rows"]:
-        lines.append(f"{r['trial_id']:<14}{r.get('state', ''):>11}{fmt(r.get('epoch'), 7)}{fmt(r.get('val_loss'), 10)}"
-                     f"{fmt(r.get('best_val_loss'), 10)}" + "".join(fmt(r.get(f'config/{p}'), 13) for p in st["searched"]))
+        lines.append(f"{r['trial_id']:<14}{r.get('state', ''):>11}{cell(r.get('epoch'), 7)}{cell(r.get('val_loss'), 10)}"
+                     f"{cell(r.get('best_val_loss'), 10)}" + "".join(cell(r.get(f'config/{p}'), 13) for p in st["searched"]))
     lines.append("-" * len(head))
     lines.append("trials by state: " + (", ".join(f"{k} {v}" for k, v in st["counts"].items()) or "none yet"))
     lines.append(f"compute: {st['trial_hours']:.3f} trial-hours, {st['gpu_hours']:.3f} GPU-hours")
@@ -82,7 +79,7 @@ def format_status(st: dict) -> str:
     b = st["best"]
     if b:
         lines.append(f"best: {b['trial_id']} {b['metric']} {b['value']:.4f} at epoch {b['epoch']:g} ({st['best_rule']})")
-        lines.append("  " + ", ".join(f"{k}={fmt(v, 0)}" for k, v in b["config"].items()))
+        lines.append("  " + ", ".join(f"{k}={cell(v, 0)}" for k, v in b["config"].items()))
         if b["checkpoint"]:
             lines.append(f"  model: {b['checkpoint']}")
     else:

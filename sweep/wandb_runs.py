@@ -30,7 +30,3 @@ class WandbRuns(WandbLoggerCallback):
     def relocate(self, experiment_dir):
         """Point a callback restored from tuner.pkl at the folder the experiment is in now."""
         self.kwargs["dir"] = str(Path(experiment_dir))
-
-
-def offline_runs(experiment_dir) -> list[Path]:
-    return sorted((Path(experiment_dir) / RUNS_DIR).glob("offline-run-*"))

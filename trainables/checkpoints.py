@@ -38,8 +38,8 @@ from pathlib import Path
 
 from .errors import CheckpointError
 from .files import atomic_path, write_json
+from .names import TRAINER_STATE
 
-TRAINER_STATE = "trainer_state.pt"
 MANIFEST = "checkpoint.json"
 FORMAT = 2  # trainer_state.pt's "format" from which a manifest is written beside it
 # What torch.load raises on a file cut short or garbled (a truncated zip, a missing record)

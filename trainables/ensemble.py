@@ -46,27 +46,16 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, DataError, UserError
 from .files import write_json
-from .model import WEIGHT_FILES, check_weights, read_model_config, reading_weights
+from .model import check_weights, read_model_config, reading_weights
+from .model_folder import ENSEMBLE_RECORD, TRAINER_STATE, WEIGHT_FILES, has_weights, hf_folder, is_ensemble
+from .names import EXPERIMENT_RECORD  # the parent of a folder holding one is an experiment storage
 
-# the record of an experiment folder (sweep.folder.RECORD; sweep/ is a layer above): the parent of a folder holding
-# one is an experiment storage
-EXPERIMENT_RECORD = "sweep.json"
 OUTSIDE = "an ensemble's members must be inside it or inside its experiments' storage"
 
-ENSEMBLE_FILE = "ensemble.json"
+ENSEMBLE_FILE = ENSEMBLE_RECORD
 KIND = "ensemble"
 # what a tokenizer is saved as (trainables.data.tokenizer.save_tokenizer): copied beside an ensemble's members
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-
-
-def is_ensemble(folder) -> bool:
-    return (Path(folder) / ENSEMBLE_FILE).is_file()
-
-
-def model_folder(path) -> Path:
-    """The folder holding the model of `path`: a trial's checkpoint keeps its final model in hf/."""
-    path = Path(path)
-    return path / "hf" if (path / "hf" / "config.json").is_file() and not is_ensemble(path) else path
 
 
 def check_causal_lm(path, what: str) -> dict:
@@ -79,7 +68,7 @@ def check_causal_lm(path, what: str) -> dict:
     given = Path(path)
     if not given.is_dir():
         raise ConfigError(f"{what}: {given}: no such model folder")
-    folder = model_folder(given)
+    folder = hf_folder(given)
     if is_ensemble(folder):
         members = [check_member(m, f"{what}: {folder} (an ensemble): member") for m in ensemble_members(folder)]
         sizes = sorted({m["vocab_size"] for m in members})
@@ -103,7 +92,7 @@ def check_member(path, what: str) -> dict:
     header readable without running code: trainables.model.check_weights). Returns {"folder", "vocab_size"}."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    folder = model_folder(path)
+    folder = hf_folder(path)
     if not folder.is_dir():
         raise ConfigError(f"{what}: {folder}: no such model folder")
     if is_ensemble(folder):
@@ -121,9 +110,9 @@ def check_member(path, what: str) -> dict:
     if not causal:
         kind = ", ".join(map(str, architectures)) or f"model_type {config.get('model_type')!r}"
         raise ConfigError(f"{what}: {folder}: not a causal language model ({kind})")
-    if not any((folder / name).is_file() for name in (*WEIGHT_FILES, "trainer_state.pt")):
+    if not has_weights(folder):
         raise ConfigError(f"{what}: {folder}: holds no model weights (no {' / '.join(WEIGHT_FILES)} or "
-                          f"trainer_state.pt)")
+                          f"{TRAINER_STATE})")
     vocab_size = config.get("vocab_size")
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
         raise ConfigError(f"{what}: {folder / 'config.json'}: has no vocab_size")
@@ -165,7 +154,7 @@ def ensemble_members(folder, trusted_root=None) -> list[Path]:
     for member in members:
         member_path = (folder / member).resolve()  # an absolute member stays as it is under /
         # its hf/ too: a symlink there is as far a reach as the member's own path
-        if not (member_path.is_relative_to(root) and model_folder(member_path).resolve().is_relative_to(root)):
+        if not (member_path.is_relative_to(root) and hf_folder(member_path).resolve().is_relative_to(root)):
             raise ConfigError(f"{path}: member {member!r} lies outside {root}; {OUTSIDE}")
         resolved.append(member_path)
     return resolved

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .checkpoints import first_line
 from .errors import CheckpointError, ConfigError
+from .names import WEIGHT_FILES  # noqa: F401  (a Hugging Face folder's weights; also imported from here)
 
 PRESETS = {
     # BabyLlama-2 (paper Table 1; the MobileLLM / SmolLM 345M shape: GQA, depth over width). Untied embeddings
@@ -22,8 +23,6 @@ PRESETS = {
     "llama-2m": dict(vocab_size=6_000, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                      hidden_size=128, intermediate_size=512, tie_word_embeddings=True),
 }
-# The weights file of a Hugging Face folder (a pretraining checkpoint keeps its weights in trainer_state.pt)
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 # LlamaConfig fields a config may override on top of a preset
 MODEL_FIELDS = {"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
                 "intermediate_size", "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range"}

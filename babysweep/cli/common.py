@@ -3,7 +3,7 @@ import sys
 
 from trainables.errors import ConfigError, UserError
 
-DEFAULT_STORAGE = "runs"  # as sweep.folder.DEFAULT_STORAGE; not imported, so `babysweep --help` stays fast
+from trainables.names import DEFAULT_STORAGE  # noqa: E402,F401  (a module of constants: --help stays fast)
 
 
 def parse_sets(pairs) -> dict:

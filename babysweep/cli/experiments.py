@@ -159,7 +159,8 @@ def cmd_evaluate(args):
     """A sweep's models as Ray tasks, or one model folder here; which one, the first line says."""
     from pathlib import Path
 
-    from analysis.blimp import BlimpError, check_ties, model_folder
+    from analysis.blimp import BlimpError, check_ties
+    from trainables.model_folder import find_model
 
     if args.ties is not None:
         check_ties(args.ties)  # a one-line error (argparse's choices would print the usage too)
@@ -169,7 +170,7 @@ def cmd_evaluate(args):
     sweep_dir = Path(args.storage).expanduser() / args.name
     plain = bool(args.name) and not args.name.startswith(".") and not any(c in args.name for c in "/\\\0")
     is_sweep = plain and (sweep_dir / "sweep.json").is_file()
-    if folder.is_dir() and model_folder(folder) is not None:
+    if folder.is_dir() and find_model(folder) is not None:
         also = f"; not the sweep {args.name!r} of {args.storage}" if is_sweep else ""
         print(f"evaluating the model folder {folder} here (no Ray){also}", flush=True)
         return evaluate_one_model(args, folder)
