@@ -39,7 +39,6 @@ import math
 import os
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
@@ -290,13 +289,10 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
     prepared folder's validation and test splits. Checked before anything is written; built aside and published in
     one rename. Returns the experiment folder."""
     import pandas as pd
-    import torch
-    from transformers.utils import logging as hf_logging
 
     from trainables.data.prepared import open_prepared
-    from trainables.ensemble import load_causal_lm, write_ensemble
+    from trainables.ensemble import score_new_ensemble
     from trainables.files import staged_folder, write_json, write_text
-    from trainables.pretrain import mean_loss
 
     from .experiment import load_experiment
     from .table import FINISHED, order_columns, write_table
@@ -326,8 +322,6 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
         notes.append(f"left out (fewer than {size} remained): {', '.join(left)}")
     for note in notes:
         log(note)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    hf_logging.disable_progress_bar()  # a bar per member loaded
     spec = EnsembleFamilySpec(name=name, storage=str(exp.parent), trainable=source.spec.trainable, data=data_folder,
                     extra={"data": data_folder}, runs=[{"members": [r["trial_id"] for r in g], "seed": i,
                                                         "source_trial_id": "+".join(r["trial_id"] for r in g)}
@@ -343,19 +337,16 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
             t0 = time.perf_counter()
             trial_id = f"ensemble_{i:02d}"
             out = staging.path / ENSEMBLES / trial_id
-            # built in a staging folder beside the family, which is no experiment yet: its members may lie anywhere in
-            # the storage, as they may once it is published (trainables.ensemble.members_root)
-            write_ensemble(out, [r["checkpoint"] for r in group], trusted_root=exp.parent)
-            model = load_causal_lm(out, trusted_root=exp.parent).to(device)
             about = member_about(group[0])
             L = int((about.get("config") or {}).get("seq_length") or data.meta["seq_length"])
             batch = int((about.get("config") or {}).get("eval_batch_size") or 32)
             if about.get("tokenizer_sha256") and about["tokenizer_sha256"] != data.tokenizer_sha256:
                 raise SweepError(f"--ensemble-of {ensemble_of}: {group[0]['checkpoint']} was not trained on the "
                                  f"tokenizer of {data.folder}")
-            val_loss = mean_loss(model, data.tokens("validation"), L, batch, device, nullcontext)
-            test_loss = (mean_loss(model, data.tokens("test"), L, batch, device, nullcontext)
-                         if "test" in data.splits else None)
+            # built in a staging folder beside the family, which is no experiment yet: its members may lie anywhere in
+            # the storage, as they may once it is published (trainables.ensemble.members_root)
+            val_loss, test_loss = score_new_ensemble(out, [r["checkpoint"] for r in group], data, L, batch,
+                                                     trusted_root=exp.parent, device=device)
             epochs = [r.get("epoch") for r in group if isinstance(r.get("epoch"), (int, float))]
             epoch = min(epochs) if epochs else None
             members = [r["trial_id"] for r in group]
@@ -375,7 +366,6 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
                           "source_trial_id": "+".join(members)})
             log(f"{trial_id}: {' + '.join(members)}: val_loss {val_loss:.4f}"
                 + (f", test_loss {test_loss:.4f}" if test_loss is not None else "") + f" ({wall:.1f} s)")
-            del model
         write_table(order_columns(pd.DataFrame(table)), staging.path / "results.csv")
         write_text(staging.path / SPACE, (source.path / SPACE).read_text())
         write_json(staging.path / folder.RECORD, spec.to_record(), default=str)

@@ -406,3 +406,22 @@ def load_classification_ensemble(folder) -> SequenceClassificationEnsemble:
             members.append(AutoModelForSequenceClassification.from_pretrained(
                 str(path), config=config, dtype=torch.float32, weights_only=True, trust_remote_code=False))
     return SequenceClassificationEnsemble(members)
+
+
+def score_new_ensemble(folder, members, data, seq_length, batch_size, trusted_root=None, device=None):
+    """Write the ensemble of `members` at `folder` and score it on the prepared `data`: (validation loss, test loss
+    or None when the data has no test split), in nats per token, as a pretraining trial scores itself."""
+    from contextlib import nullcontext
+
+    from transformers.utils import logging as hf_logging
+
+    from .pretrain import mean_loss
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    hf_logging.disable_progress_bar()  # a bar per member loaded
+    write_ensemble(folder, members, trusted_root=trusted_root)
+    model = load_causal_lm(folder, trusted_root=trusted_root).to(device)
+    val_loss = mean_loss(model, data.tokens("validation"), seq_length, batch_size, device, nullcontext)
+    test_loss = (mean_loss(model, data.tokens("test"), seq_length, batch_size, device, nullcontext)
+                 if "test" in data.splits else None)
+    return val_loss, test_loss
