@@ -99,7 +99,7 @@ def test_a_sweep_launched_when_constant_had_a_warm_up_keeps_it_on_resume_and_rer
     from sweep.kinds.base import as_launched
 
     new = SweepSpec(space="s.yaml", name="new")
-    old_record = {k: v for k, v in new.to_record().items() if k != "constant_schedule"}  # as 0.1/0.2 wrote it
+    old_record = {k: v for k, v in new.to_record().items() if k not in ("constant_schedule", "format")}  # as 0.1/0.2 wrote it
     assert new.to_record()["constant_schedule"] == "constant"
     assert spec_from_record(old_record).constant_schedule == "constant_with_warmup"
     assert spec_from_record(new.to_record()).constant_schedule == "constant"
