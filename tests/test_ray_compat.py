@@ -16,7 +16,7 @@ from sweep import ray_compat
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning:hpbandster.*"),
               pytest.mark.filterwarnings("ignore::FutureWarning")]
-SOURCE = ("trainables", "search_spaces", "sweep", "analysis", "benchmarks")
+SOURCE = ("trainables", "search_spaces", "sweep", "analysis", "babysweep", "benchmarks")
 
 
 def instances() -> dict:

@@ -159,6 +159,7 @@ class SweepSpec(ExperimentSpec):
         import numpy as np
 
         from ..bohb import ResumableTuneBOHB
+        from ..budget import ComputeBudget
 
         # hpbandster draws its random-vs-model choice from numpy's global generator: seed it too
         np.random.seed(self.seed)
@@ -167,8 +168,10 @@ class SweepSpec(ExperimentSpec):
         searcher = ResumableTuneBOHB(space=space.to_configspace(seed=self.seed), bohb_config=bohb_config,
                                      metric=space.metric, mode=space.mode, seed=self.seed,
                                      max_concurrent=self.max_concurrent or 0)
-        searcher.limit(self.max_budget, self.max_hours, self.max_gpu_hours, self.gpus_per_trial)
-        return searcher
+        if all(v is None for v in (self.max_budget, self.max_hours, self.max_gpu_hours)):
+            return searcher
+        return ComputeBudget(searcher, epochs=self.max_budget, hours=self.max_hours, gpu_hours=self.max_gpu_hours,
+                             gpus_per_trial=self.gpus_per_trial)
 
     def scheduler(self, space):
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
