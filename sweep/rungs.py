@@ -53,3 +53,12 @@ def bracket_rungs(budget_min: float, budget_max: float, eta: float, budget_step=
     count = bracket_count(max_units, eta, budget_min / unit)
     return {s: [r * unit for r in budgets] for s in range(count - 1, -1, -1)
             if (budgets := bracket_budgets(s, max_units, eta))}
+
+
+def asha_rungs(budget_min: float, budget_max: float, eta: float) -> list:
+    """ASHA's milestones (Ray's ASHAScheduler): the grace period (budget min) times eta^k, up to the maximum."""
+    out, r = [], float(budget_min)
+    while r < budget_max - EPS and eta > 1:
+        out.append(r)
+        r *= eta
+    return out + [float(budget_max)]

@@ -299,7 +299,7 @@ def test_running_sweep_is_reported_as_far_as_it_got(storage, capsys):
 
 
 def test_report_is_replaced_whole_or_not_at_all(storage, monkeypatch):
-    import analysis.report as report
+    import analysis.report.sections as report  # where the page's figures are drawn
 
     exp = load_experiment("legacy", storage)
     path = write_report(exp)

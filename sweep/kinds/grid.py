@@ -70,6 +70,10 @@ class GridSpec(ExperimentSpec):
     def __post_init__(self):
         self.algo = self.algo or self.ROLE
 
+    def rung_budgets(self, space) -> tuple[list, dict, str]:
+        """No rungs: every configuration runs its full budget."""
+        return [], {}, f"no rungs: {self.algo} does not stop trials early"
+
     def describe(self) -> str:
         """One line saying what this grid is, for status and the report."""
         about = self.ABOUT.format(source=self.source, top_k=self.top_k, space=self.space, n_seeds=len(self.seeds))

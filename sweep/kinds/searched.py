@@ -70,6 +70,23 @@ class SweepSpec(ExperimentSpec):
     max_hours: float | None = None   # ... trial-hours
     max_gpu_hours: float | None = None  # ... GPU-hours
 
+    def rung_budgets(self, space) -> tuple[list, dict, str]:
+        """(sorted rung budgets in epochs, {bracket: rungs} for BOHB, a sentence saying where they come from): where
+        this sweep's scheduler compares and stops trials (sweep/rungs.py, the scheduler's own arithmetic)."""
+        from ..rungs import asha_rungs, bracket_rungs
+
+        eta = float(self.reduction_factor or 3.0)
+        if self.algo == "bohb":
+            step = {**space.constants, **self.extra}.get("budget_step")
+            brackets = bracket_rungs(space.budget_min, space.budget_max, eta, step)
+            rungs = sorted({r for b in brackets.values() for r in b})
+            return rungs, dict(sorted(brackets.items())), (
+                f"HyperBand brackets of budget {space.budget_min:g} to {space.budget_max:g} epochs with eta = {eta:g}")
+        if self.algo == "asha":
+            return (asha_rungs(space.budget_min, space.budget_max, eta), {},
+                    f"ASHA milestones from {space.budget_min:g} epochs with eta = {eta:g}")
+        return [], {}, f"no rungs: {self.algo} does not stop trials early"
+
     @property
     def is_scan(self) -> bool:
         """Asked for as `--algo scan`: launched as a ScanSpec grid (sweep/scan.py), never searched."""

@@ -1,0 +1,331 @@
+"""The report's sections, in the order the page shows them: `Report` builds each as HTML in memory, with its
+figures ({stem: (png bytes, pdf bytes)}), from the experiment's files alone."""
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sweep.table import FINISHED, parse_bool
+
+from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
+from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, plot_anytime,
+                      plot_hyperparameters, plot_trials)
+from .html import (CSS, analysis_folders, cmd, command, esc, storage_flag, figure_html, find_reruns, html_table, kv_table, missing,
+                   _png, _read_csv, _stale)
+
+
+class Report:
+    """Builds the page in memory: `sections` (HTML strings) and `figures` ({stem: (png bytes, pdf bytes)})."""
+
+    def __init__(self, exp, compare_with=None):
+        self.exp, self.other = exp, compare_with
+        self.figures = {}
+        self.running = exp.driver().startswith("running")
+        self.colours = Colours(exp)
+        self.rungs, self.brackets, self.rung_source = exp.spec.rung_budgets(exp.space)
+
+    def add_figure(self, stem, fig, alt, caption="") -> str:
+        png = figure_bytes(fig, "png")
+        fig.set_layout_engine("none")  # keep the layout the PNG drew: laying out twin axes again costs seconds
+        pdf = figure_bytes(fig, "pdf")
+        self.figures[stem] = (png, pdf)
+        return figure_html(png, alt, caption + f' <span class="note">(also {FIGURES_DIR}/{stem}.png and '
+                                                f'{FIGURES_DIR}/{stem}.pdf)</span>')
+
+    # ---------------------------------------------------------------- sections
+    def settings(self) -> str:
+        exp, record, space = self.exp, self.exp.record, self.exp.space
+        source = record.get("space_source") or record.get("space") or "—"
+        try:
+            seeding = exp.spec.seeding
+        except Exception:  # a record this version cannot type: say what it holds
+            seeding = record.get("seeding", "—")
+        rows = [("space file", f"{cmd(source)} (copy kept in {cmd(exp.path / 'space.yaml')})"),
+                ("space", esc(space.name if space.name != "space" else Path(str(source)).stem)),
+                ("kind", esc(exp.kind)),
+                ("algorithm", esc(record.get("algo", "—"))),
+                ("trainable", esc(record.get("trainable") or space.trainable)),
+                ("samples", esc(fmt(record.get("samples")))),
+                ("reduction factor (eta)", esc(fmt(record.get("reduction_factor")))),
+                ("budget", esc(f"{fmt(space.budget_min)} to {fmt(space.budget_max)} epochs")),
+                ("metric", esc(f"{space.metric} ({space.mode})")),
+                ("searcher seed", esc(fmt(record.get("seed")))), ("seeding", esc(seeding))]
+        if self.brackets:
+            rows.append(("brackets and rungs", "<br>".join(
+                esc(f"bracket {s}: rungs at {', '.join(fmt(r) for r in rungs)} epochs")
+                for s, rungs in self.brackets.items())))
+        elif self.rungs:
+            rows.append(("rungs", esc(", ".join(fmt(r) for r in self.rungs) + " epochs")))
+        resources = [f"{fmt(record.get('cpus_per_trial'))} CPU(s) and {fmt(record.get('gpus_per_trial'))} GPU(s) "
+                     f"per trial"]
+        if record.get("max_concurrent"):
+            resources.append(f"at most {fmt(record['max_concurrent'])} trials at once")
+        resources.append(f"Ray cluster {record['address']}" if record.get("address") else "a private local Ray")
+        rows.append(("resources", esc("; ".join(resources))))
+        limits = [f"{fmt(record[k])} {unit}" for k, unit in (("max_budget", "epochs"), ("max_hours", "trial-hours"),
+                                                             ("max_gpu_hours", "GPU-hours")) if record.get(k)]
+        if limits:
+            rows.append(("compute budget", esc(", ".join(limits))))
+        if self.other is not None:
+            o = self.other
+            rows.append(("compared with", esc(f"{o.name}: {o.record.get('algo', o.kind)}, "
+                                              f"{fmt(o.record.get('samples'))} samples, space {o.space.name}")))
+        priors = pd.DataFrame([{"name": p.name, "prior": describe_prior(p),
+                                "axis": "log" if p.kind in LOG_SCALED else "linear"}
+                               for p in space.params.values()])
+        constants = ", ".join(f"{k} = {fmt(v)}" for k, v in space.constants.items()) or "none"
+        return ('<section id="settings"><h2>Settings</h2>' + kv_table(rows)
+                + "<h3>Searched hyperparameters (in the trainable's units)</h3>"
+                + html_table(priors, ["parameter", "prior", "axis in the plots"])
+                + f'<p class="note">Constants: {esc(constants)}</p></section>')
+
+    def compute(self) -> str:
+        exp = self.exp
+        df = exp.table
+        hours = float(pd.to_numeric(df.get("wall_s"), errors="coerce").sum() / 3600) if "wall_s" in df else 0.0
+        gpu = float(pd.to_numeric(df.get("gpu_s"), errors="coerce").sum() / 3600) if "gpu_s" in df else 0.0
+        epochs = float(pd.to_numeric(df.get("epoch"), errors="coerce").sum()) if "epoch" in df else 0.0
+        counts = ", ".join(f"{v} {k}" for k, v in exp.state_counts().items()) or "none"
+        rows = [("trials", esc(f"{len(df)} ({counts})")), ("trial-hours", esc(hours_text(hours))),
+                ("GPU-hours", esc(hours_text(gpu))), ("epochs trained (all trials)", esc(fmt(epochs))),
+                ("driver", esc(exp.driver()))]
+        if "diverged" in df and df["diverged"].map(parse_bool).any():
+            rows.append(("diverged", esc(f"{int(df['diverged'].map(parse_bool).sum())} trial(s)")))
+        from sweep.status import compute_budget
+
+        for b in compute_budget(exp, df):
+            rows.append((f"compute budget ({b['unit'].replace('_', '-')})",
+                         esc(f"{fmt(b['used'])} of {fmt(b['limit'])} used, {fmt(b['left'])} left")))
+        best = exp.best_trial()
+        if best is not None:
+            config = ", ".join(f"{p} = {fmt(best.get(f'config/{p}'))}" for p in exp.space.params)
+            rows.append(("best trial", esc(f"{best['trial_id']}: {exp.space.metric} {fmt(best[exp.space.metric])} at "
+                                           f"epoch {fmt(best['epoch'])}; {config}")))
+        else:
+            rows.append(("best trial", esc(f"none yet ({exp.best_rule()})")))
+        return '<section id="compute"><h2>Compute used</h2>' + kv_table(rows) + "</section>"
+
+    def anytime(self) -> str:
+        exp, other = self.exp, self.other
+        head = '<section id="anytime"><h2>Best validation loss against budget (anytime curve)</h2>'
+        if anytime_curve(exp.history).dropna(subset=["best"]).empty:
+            return head + missing(f"No history yet ({esc(exp.history_path)} holds no validation loss).") + "</section>"
+        caption = ("The step line is the best validation loss any trial had reported once the trials together had "
+                   "used the budget on the x axis (epochs summed over trials, in the order the reports arrived); "
+                   "dots are single reports. A curve that drops early and flattens found good configurations "
+                   "cheaply.")
+        text = ""
+        if other is not None:
+            a = anytime_curve(exp.history).dropna(subset=["best"])
+            b = anytime_curve(other.history).dropna(subset=["best"])
+            if not b.empty:
+                common = min(a["budget"].iloc[-1], b["budget"].iloc[-1])
+                at = [c[c["budget"] <= common + EPS]["best"] for c in (a, b)]
+                at = [s.iloc[-1] if len(s) else math.nan for s in at]
+                text = (f'<p>At the common budget of {esc(fmt(common))} epochs: {esc(exp.name)} best '
+                        f'{esc(fmt(at[0]))}, {esc(other.name)} best {esc(fmt(at[1]))}.</p>')
+        fig = plot_anytime(exp, other)
+        return head + self.add_figure("anytime", fig, "best validation loss against cumulative budget", caption) \
+            + text + "</section>"
+
+    def trials(self) -> str:
+        exp = self.exp
+        head = '<section id="trials"><h2>Every trial\'s validation loss</h2>'
+        if exp.history.empty:
+            return head + missing(f"No history yet ({esc(exp.history_path)} is absent or empty).") + "</section>"
+        how = ("by bracket" if self.colours.by == "bracket" else
+               "by the budget each trial reached (the table does not record HyperBand brackets: a trial stopped at "
+               "a rung ends there)")
+        caption = (f"Validation loss at each report, one line per trial, coloured {how}. Dashed lines: the rungs "
+                   f"({esc(self.rung_source)}), where the scheduler compares trials and stops the worse ones. "
+                   f"The thick grey line is the best trial.")
+        fig = plot_trials(exp, self.colours, self.rungs)
+        return head + self.add_figure("trials", fig, "validation loss against epoch, every trial", caption) \
+            + "</section>"
+
+    def hyperparameters(self) -> str:
+        caption = ("Each dot is one trial: its final validation loss against its value of the hyperparameter (in "
+                   "the units the trainable receives). Log axis where the prior is log-scaled. The grey shading is "
+                   "the prior the searcher samples from (for log-scaled priors, the density of ln x; for integer "
+                   "and choice parameters, each value's probability), drawn from the space's definition. Trials "
+                   "stopped at an early rung have higher losses than they would have reached: compare dots of "
+                   "the same colour.")
+        fig = plot_hyperparameters(self.exp, self.colours)
+        return ('<section id="hyperparameters"><h2>Validation loss against each hyperparameter</h2>'
+                + self.add_figure("hyperparameters", fig, "validation loss against each hyperparameter", caption)
+                + "</section>")
+
+    def correlation(self) -> str:
+        exp = self.exp
+        out = exp.analysis_dir
+        head = '<section id="correlation"><h2>Validation loss against BLiMP and test loss (correlation)</h2>'
+        suites = scored_suites(exp.table)
+        evaluate = cmd(f"babysweep evaluate {exp.name} --blimp DIR{storage_flag(exp)}")
+        correlate = cmd(command(exp, "analyze", "correlate", exp.name))
+        if not (out / "correlate.md").is_file():
+            if suites:
+                how = f"Not run yet: {correlate} writes it (regressions of {esc(', '.join(suites))} and test loss on " \
+                      f"validation loss)."
+            else:
+                how = (f"Not run yet. Score the trials' models first with {evaluate} (a folder of BLiMP-format "
+                       f"*.jsonl pairs; the built-in corpus has one), then run {correlate}.")
+            return head + missing(how) + "</section>"
+        parts = [f'<p class="note">From {cmd(out / "correlate.md")}.</p>']
+        if _stale(out / "correlate.md", [exp.table_path, exp.evaluation_path]):
+            parts.append(missing(f"Written before the results table last changed: run {correlate} again to "
+                                 f"refresh it."))
+        if not suites:
+            parts.append(missing(f"No suite scores in the table: only test loss was regressed. For BLiMP, run "
+                                 f"{evaluate}, then {correlate}."))
+        table = _read_csv(out / "correlate.csv")
+        stems = []
+        if table is not None and {"label", "y", "x"} <= set(table.columns):
+            view = pd.DataFrame({
+                "pair": [f"{lab} vs {x}" for lab, x in zip(table["label"], table["x"])],
+                "n": table.get("n"), "R²": table.get("r2"),
+                "95% CI": [f"[{fmt(lo, '.3f')}, {fmt(hi, '.3f')}]" if pd.notna(lo) else "—"
+                           for lo, hi in zip(table.get("r2_lo", [math.nan] * len(table)),
+                                             table.get("r2_hi", [math.nan] * len(table)))],
+                "slope": table.get("slope"), "p": table.get("p"),
+                "skipped": table.get("skipped", pd.Series([None] * len(table)))})
+            parts.append(html_table(view, numeric={"n", "R²", "slope", "p"}))
+            import re
+
+            stems = [re.sub(r"[^A-Za-z0-9._-]", "_", f"{y}_vs_{x}") for y, x in zip(table["y"], table["x"])]
+        else:
+            stems = sorted(p.stem for p in out.glob("*_vs_*.png"))
+        shown = 0
+        for s in stems:
+            png = _png(out / f"{s}.png")
+            if png is not None:
+                parts.append(figure_html(png, f"correlation plot {s}", f"{esc(s)}.png"))
+                shown += 1
+        if not shown:
+            parts.append(missing(f"No correlation plot in {esc(out)} (every pair was skipped, or the plots were "
+                                 f"removed): run {correlate} again."))
+        return head + "".join(parts) + "</section>"
+
+    def rerun_folders(self) -> tuple[list, list]:
+        """(this sweep's re-runs, the analysis folders to look in: its own, then each re-run's)."""
+        reruns = find_reruns(self.exp)
+        return reruns, analysis_folders(self.exp, reruns)
+
+    def stability(self) -> str:
+        exp = self.exp
+        head = '<section id="stability"><h2>Stability of the best configurations (re-runs)</h2>'
+        reruns, folders = self.rerun_folders()
+        found = [f for f in folders if (f / "stability.md").is_file()]
+        rerun_cmd = cmd(command(exp, "rerun", exp.name))
+        if not found:
+            if not reruns:
+                how = (f"No re-run of this sweep yet: {rerun_cmd} re-trains its best configurations with new seeds, "
+                       f"then {cmd(command(exp, 'analyze', 'stability', exp.name))} compares them with the sweep.")
+            else:
+                extra = [] if reruns[0].name == f"{exp.name}-rerun" else ["--rerun", reruns[0].name]
+                how = (f"Re-run {esc(reruns[0].name)} exists but has not been analysed: run "
+                       f"{cmd(command(exp, 'analyze', 'stability', exp.name, *extra))}.")
+            return head + missing(how) + "</section>"
+        parts = []
+        for folder in found:
+            parts.append(f'<p class="note">From {cmd(folder / "stability.md")}.</p>')
+            rerun_dir = folder.parent
+            if _stale(folder / "stability.md", [exp.table_path, rerun_dir / "results.csv"]):
+                parts.append(missing(f"Written before a results table last changed: run "
+                                     f"{cmd(command(exp, 'analyze', 'stability', exp.name))} again to refresh it."))
+            table = _read_csv(folder / "stability.csv")
+            if table is not None and "verdict" in table:
+                keep = [c for c in ("metric", "source_trial_id", "original", "n_seeds", "mean", "std", "gap",
+                                    "gap_in_std", "verdict", "spearman") if c in table]
+                heads = {"source_trial_id": "configuration", "original": "original (sweep)",
+                         "n_seeds": "seeds", "mean": "re-seeded mean", "std": "re-seeded std",
+                         "gap_in_std": "gap / std", "spearman": "Spearman ρ"}
+                parts.append(html_table(table[keep], [heads.get(c, c) for c in keep],
+                                        numeric={"original", "n_seeds", "mean", "std", "gap", "gap_in_std",
+                                                 "spearman"}))
+            for png_path in sorted(folder.glob("stability_*.png"), key=lambda f: (f.stem != "stability_val_loss",
+                                                                                 f.stem)):
+                png = _png(png_path)
+                if png is not None:
+                    parts.append(figure_html(png, f"stability plot {png_path.stem}",
+                                             f"{esc(png_path.name)}: the sweep's result (x) against the same "
+                                             f"configuration re-trained with new seeds (dots, mean ± std)."))
+        return head + "".join(parts) + "</section>"
+
+    def comparison(self) -> str:
+        exp = self.exp
+        head = '<section id="comparison"><h2>Family comparison</h2>'
+        reruns, folders = self.rerun_folders()
+        pngs = [(f / "compare.png", _png(f / "compare.png")) for f in folders if (f / "compare.png").is_file()]
+        pngs = [(p, data) for p, data in pngs if data is not None]
+        if not pngs:
+            families = reruns[0].name if reruns else "FAMILY [FAMILY ...]"
+            return head + missing(
+                f"Not run yet: {cmd(command(exp, 'analyze', 'compare', families, '--sweep', exp.name))} draws "
+                f"families of models (a re-run's seeds, students, ensembles, ...) as violins beside this sweep's "
+                f"trials, into {cmd(exp.analysis_dir / 'compare.png')}; see "
+                f"{cmd('babysweep analyze compare --help')}.") + "</section>"
+        return head + "".join(figure_html(data, "family comparison", f"From {cmd(p)}.") for p, data in pngs) \
+            + "</section>"
+
+    def results(self) -> str:
+        exp, space = self.exp, self.exp.space
+        df = exp.table.copy()
+        metric, mode = space.metric, space.mode
+        if metric in df:
+            key = pd.to_numeric(df[metric], errors="coerce").where(lambda v: np.isfinite(v))
+            df = df.assign(_key=key).sort_values("_key", ascending=mode == "min", na_position="last",
+                                                  kind="mergesort").drop(columns="_key")
+        first = [c for c in ("trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss") if c in df]
+        if metric in df and metric not in first:
+            first.append(metric)
+        scores = scored_suites(df)
+        searched = [f"config/{p}" for p in space.params if f"config/{p}" in df]
+        varying = [c for c in df.columns if c.startswith("config/") and c not in searched
+                   and df[c].astype(str).nunique() > 1]
+        extra = [c for c in ("source_trial_id", "diverged", "wall_s") if c in df]
+        cols = first + scores + searched + varying + extra
+        view = df[cols].reset_index(drop=True)
+        if "wall_s" in view:
+            view["wall_s"] = pd.to_numeric(view["wall_s"], errors="coerce")
+        names = {"trial_id": "trial", "val_loss": "val loss", "best_val_loss": "best val loss",
+                 "test_loss": "test loss", "wall_s": "wall (s)", "source_trial_id": "source trial"}
+        headers = [names.get(c, c[len("config/"):] if c.startswith("config/") else c) for c in cols]
+        numeric = {c for c in cols if pd.api.types.is_numeric_dtype(view[c]) and view[c].dtype != bool}
+        best = exp.best_trial()
+        highlight = None
+        if best is not None:
+            hit = view.index[view["trial_id"].astype(str) == str(best["trial_id"])]
+            highlight = int(hit[0]) if len(hit) else None
+        note = (f'<p class="note">One row per trial, best {esc(metric)} first; hyperparameters as the trainable '
+                f'receives them. Highlighted: the best trial ({esc(exp.best_rule())}). From '
+                f'{cmd(exp.table_path)}.</p>')
+        return ('<section id="results"><h2>Results table</h2>' + note
+                + html_table(view, headers, titles={c: c for c in cols if c.startswith("config/")},
+                             numeric=numeric, highlight=highlight) + "</section>")
+
+    # ---------------------------------------------------------------- page
+    def page(self) -> str:
+        exp = self.exp
+        sections = [self.settings(), self.compute(), self.anytime(), self.trials(), self.hyperparameters(),
+                    self.correlation(), self.stability(), self.comparison(), self.results()]
+        nav = [("settings", "settings"), ("compute", "compute"), ("anytime", "anytime curve"), ("trials", "trials"),
+               ("hyperparameters", "hyperparameters"), ("correlation", "correlation"), ("stability", "stability"),
+               ("comparison", "comparison"), ("results", "results table")]
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        banner = ""
+        if self.running:
+            finished = int((exp.table["state"] == FINISHED).sum())
+            banner = (f'<p class="running" id="running"><strong>This sweep is still running</strong> '
+                      f'({esc(exp.driver())}): this report shows the {len(exp.table)} trials reported by {esc(stamp)} '
+                      f'({finished} finished). Run {cmd(command(exp, "report", exp.name))} again when it ends.</p>')
+        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>babysweep report: {esc(exp.name)}</title><style>{CSS}</style></head><body>"
+                f"<header><h1>Sweep {esc(exp.name)}</h1><p class=\"meta\">babysweep report of {cmd(exp.path)}, "
+                f"written {esc(stamp)}. Self-contained: every figure is embedded.</p>{banner}</header>"
+                "<nav>" + "".join(f'<a href="#{i}">{esc(t)}</a>' for i, t in nav) + "</nav>"
+                + "\n".join(sections) + "</body></html>\n")
+
+
