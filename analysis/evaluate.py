@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweep.display import fmt
+from trainables.model_folder import find_model
 from sweep.experiment import DEFAULT_STORAGE, load_experiment
 from sweep.folder import tables_lock
 from sweep.runtime import ray_session
@@ -49,7 +50,7 @@ from sweep.table import (EVALUATION, EVALUATION_SCHEMA, TABLE, merge_evaluation,
                          suite_columns, write_table)
 from trainables.files import write_json
 
-from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_batch_size, check_ties, load_model, model_folder,
+from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_batch_size, check_ties, load_model,
                     read_pair_suites, score_suites)
 from .ewok import read_ewok_suite
 
@@ -82,7 +83,7 @@ def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, sui
     written as JSON to `out` (atomically: a temporary file, then a rename) when given."""
     check_ties(ties)
     check_batch_size(batch_size, "--batch-size")
-    if model_folder(path) is None:
+    if find_model(path) is None:
         raise BlimpError(f"{path}: holds no model (a Hugging Face folder, a trial checkpoint with hf/, or a "
                          f"pretraining checkpoint with config.json and trainer_state.pt)")
     if device is not None:

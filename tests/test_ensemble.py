@@ -156,11 +156,12 @@ def test_an_existing_folder_is_not_overwritten(members, tmp_path):
 
 
 def test_evaluate_scores_an_ensemble_folder_like_any_model_folder(members, tiny_data, tmp_path, capsys):
-    from analysis.blimp import load_model, model_folder
+    from analysis.blimp import load_model
+    from trainables.model_folder import find_model
     from babysweep.cli import main
 
     folder = write_ensemble(ensemble_dir(members, tmp_path), members)
-    assert model_folder(folder) == folder
+    assert find_model(folder) == folder
     model, _ = load_model(folder, device="cpu")
     assert isinstance(model, Ensemble)
     pairs = tiny_data.parent / "corpus" / "blimp"
