@@ -23,82 +23,39 @@ no GUI, no global state) with a description of what it draws, and files.
 """
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sweep.errors import SweepError
-from sweep.table import FINETUNE_SCHEMA, FINISHED, parse_bool, read_table, suite_columns
+from sweep.table import FINISHED, parse_bool
 from trainables.files import write_csv, write_text
 
-from .correlate import SUITE_LABELS, AnalysisError, numeric
+from .compare_inputs import (  # noqa: F401
+    ALLOWED_MARKERS,
+    FINETUNE_DIR,
+    FINETUNE_TABLE,
+    MACRO_AVERAGE,
+    REFERENCE_MARKERS,
+    SUPERGLUE,
+    attach_superglue,
+    read_references,
+    superglue_macro_average,
+)
+from .correlate import AnalysisError, numeric
+from .metrics import (  # noqa: F401
+    BASE_METRICS,
+    WHY_ABSENT,
+    Metric,
+    candidate_metrics,
+    known_metric_names,
+    metric_for,
+)
 from .output import output_folder, save_figure
 
 FILES = ("compare.md", "compare.csv", "compare.png", "compare.pdf")
-SUPERGLUE = "superglue"
-FINETUNE_DIR = "finetune"           # <experiment>/finetune/<trial_id>/finetune_all.csv
-FINETUNE_TABLE = "finetune_all.csv"  # as sweep.finetune_all.TABLE (not imported: it pulls in the trainables)
-MACRO_AVERAGE = "macro average"     # the task name of finetune_all.csv's last row
 
 
-@dataclass(frozen=True)
-class Metric:
-    column: str
-    label: str
-    unit: str                # "nats" or "%"
-    scale: float = 1.0       # table value x scale = the value shown
-    lower_is_better: bool = False
-
-    @property
-    def title(self) -> str:
-        return f"{self.label} ({self.unit}) {'↓' if self.lower_is_better else '↑'}"
-
-
-# the paper's panels (test loss, BLiMP filtered, BLiMP supplement, SuperGLUE) and validation loss; other suites after
-BASE_METRICS = [
-    Metric("test_loss", "test loss", "nats", 1.0, True),
-    Metric("val_loss", "validation loss", "nats", 1.0, True),
-    Metric("blimp_filtered", "BLiMP filtered", "%", 100.0),
-    Metric("blimp_supplement", "BLiMP supplement", "%", 100.0),
-    Metric(SUPERGLUE, "SuperGLUE macro average", "%", 100.0),
-]
-WHY_ABSENT = {
-    "test_loss": "trials write it when they finish their schedule",
-    "val_loss": "no model reported one",
-    "blimp_filtered": "babysweep evaluate NAME --blimp DIR",
-    "blimp_supplement": "babysweep evaluate NAME --supplement DIR",
-    SUPERGLUE: f"babysweep finetune-all --checkpoint CKPT --out <experiment>/{FINETUNE_DIR}/<trial_id>",
-}
-REFERENCE_MARKERS = ["^", "s", "*", "D", "v", "P", "h", "o", "<", ">"]
-ALLOWED_MARKERS = set(REFERENCE_MARKERS) | {"p", "X", "d", "8", "H", "x", "+", "."}
 SWEEP_COLOR, BEST_COLOR = "0.55", "black"
-
-
-def metric_for(column: str) -> Metric:
-    """The Metric of a column: a base metric, else a suite score (a fraction, shown in %)."""
-    for m in BASE_METRICS:
-        if m.column == column:
-            return m
-    return Metric(column, SUITE_LABELS.get(column, column), "%", 100.0)
-
-
-def candidate_metrics(tables) -> list[Metric]:
-    """The base metrics, then every other suite column of any of the tables (in the order first seen)."""
-    out = list(BASE_METRICS)
-    seen = {m.column for m in out}
-    for df in tables:
-        for column in suite_columns(df.columns):
-            if column not in seen:
-                seen.add(column)
-                out.append(metric_for(column))
-    return out
-
-
-def known_metric_names(tables) -> list[str]:
-    """Metric names a reference file may use: the base metrics, EWoK, the built-in pairs and the tables' suites."""
-    names = [m.column for m in candidate_metrics(tables)]
-    return names + [s for s in SUITE_LABELS if s not in names]
 
 
 # ---------------------------------------------------------------------------------------------------- selection
@@ -418,133 +375,6 @@ def _horizontal_violin(ax, values, position):
                              showextrema=False)
     except TypeError:  # earlier versions (setup.cfg allows 3.8)
         return ax.violinplot([values], positions=[position], vert=False, widths=0.8, showextrema=False)
-
-
-# ---------------------------------------------------------------------------------------------------- input
-
-def read_references(path, known=None) -> dict:
-    """Reference points from a YAML or JSON file: {name: {metric: value, ..., marker: M, filled: true|false}}.
-
-    Metrics are column names (test_loss, val_loss, blimp_filtered, blimp_supplement, superglue, ewok, ...) with
-    values in the units of the comparison (losses in nats per token, scores in %); `marker` (optional) is a
-    matplotlib marker (^ s * D v P h o < > p X d 8 H x + .), `filled` (optional, default true) whether it is
-    filled (the paper: filled for 10M-word baselines, empty for 100M). `known`: the metric names allowed (an
-    unknown one is an error, a typo would otherwise vanish). Returns {name: {"values": {metric: value},
-    "marker": M or None, "filled": bool}}; AnalysisError naming the file and the problem."""
-    import yaml
-
-    path = Path(path)
-    src = f"--reference {path}"
-    if not path.exists():
-        raise AnalysisError(f"{src}: file not found")
-    if not path.is_file():
-        raise AnalysisError(f"{src}: is a folder, not a YAML or JSON file")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise AnalysisError(f"{src}: not valid YAML/JSON ({' '.join(str(e).split())})") from None
-    except OSError as e:
-        raise AnalysisError(f"{src}: cannot read ({e.strerror or e})") from None
-    if not isinstance(doc, dict) or not doc:
-        raise AnalysisError(f"{src}: must map reference names to {{metric: value}} (e.g. 'BabyLlama (10M)': "
-                            f"{{blimp_filtered: 69.8}}), got {type(doc).__name__ if doc is not None else 'nothing'}")
-    out = {}
-    for name, entry in doc.items():
-        if not isinstance(name, str) or not name.strip():
-            raise AnalysisError(f"{src}: reference name {name!r} must be text")
-        if not isinstance(entry, dict) or not entry:
-            raise AnalysisError(f"{src}: {name}: must be a mapping of metric: value (got {entry!r})")
-        values, marker, filled = {}, None, True
-        for key, value in entry.items():
-            if key == "marker":
-                if not isinstance(value, str) or value not in ALLOWED_MARKERS:
-                    raise AnalysisError(f"{src}: {name}: marker {value!r} is not one of "
-                                        f"{' '.join(sorted(ALLOWED_MARKERS))}")
-                marker = value
-            elif key == "filled":
-                if not isinstance(value, bool):
-                    raise AnalysisError(f"{src}: {name}: filled must be true or false (got {value!r})")
-                filled = value
-            else:
-                if not isinstance(key, str):
-                    raise AnalysisError(f"{src}: {name}: metric name {key!r} must be text")
-                if known is not None and key not in known:
-                    raise AnalysisError(f"{src}: {name}: unknown metric {key!r} (known: {', '.join(known)})")
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise AnalysisError(f"{src}: {name}: {key} must be a finite number (got {value!r})")
-                values[key] = float(value)
-        if not values:
-            raise AnalysisError(f"{src}: {name}: no metric value (e.g. blimp_filtered: 69.8)")
-        out[name] = {"values": values, "marker": marker, "filled": filled}
-    return out
-
-
-def superglue_macro_average(path) -> float:
-    """The macro average (in %) of a finetune_all.csv, read through its schema (sweep.table.FINETUNE_SCHEMA: a
-    SweepError naming the line of a score that is not a number in [-100, 100]); ValueError when it has none."""
-    table = read_table(path, FINETUNE_SCHEMA)
-    row = table[table["task"].astype(str) == MACRO_AVERAGE]
-    if row.empty:
-        raise ValueError(f"no '{MACRO_AVERAGE}' row")
-    value = float(pd.to_numeric(row["score"], errors="coerce").iloc[-1])
-    if not math.isfinite(value):
-        raise ValueError("its macro average is not a number")
-    return value
-
-
-def attach_superglue(df: pd.DataFrame, experiment_dir) -> tuple[pd.DataFrame, list[str]]:
-    """The table with a `superglue` column (the SuperGLUE macro average as a fraction, like every suite column)
-    from the `babysweep finetune-all` runs kept in <experiment_dir>/finetune/<folder>/finetune_all.csv: a folder
-    named after a trial id is that trial's; any other is matched by the checkpoint its finetune_all.json names
-    (the trial's `checkpoint`, or a path inside its trial_<id> folder). A table that already has values in
-    `superglue` is kept as it is. Returns (table, notes)."""
-    if SUPERGLUE in df.columns and np.isfinite(numeric(df, SUPERGLUE)).any():
-        return df, []
-    root = Path(experiment_dir) / FINETUNE_DIR
-    files = sorted(root.glob(f"*/{FINETUNE_TABLE}")) if root.is_dir() else []
-    if not files or "trial_id" not in df.columns:
-        return df, []
-    ids = df["trial_id"].astype(str).tolist()
-    by_checkpoint = {}
-    if "checkpoint" in df.columns:
-        for tid, ckpt in zip(ids, df["checkpoint"]):
-            if isinstance(ckpt, str) and ckpt:
-                by_checkpoint[str(Path(ckpt))] = tid
-    scores, notes = {}, []
-    for path in files:
-        tid = path.parent.name if path.parent.name in ids else None
-        if tid is None:
-            tid = _trial_of_finetune(path.parent, ids, by_checkpoint)
-        if tid is None:
-            notes.append(f"{path}: matches no trial of the table (folder name or checkpoint); not used")
-            continue
-        try:
-            scores[tid] = superglue_macro_average(path) / 100.0
-        except SweepError as e:  # names the file, its line and value
-            notes.append(f"{e}; not used")
-        except (OSError, ValueError) as e:
-            notes.append(f"{path}: not used ({' '.join(str(e).split())})")
-    if scores:
-        notes.append(f"SuperGLUE macro average of {len(scores)} model(s) from {root}/*/{FINETUNE_TABLE}")
-    out = df.copy()
-    out[SUPERGLUE] = [scores.get(t, math.nan) for t in ids]
-    return out, notes
-
-
-def _trial_of_finetune(folder: Path, ids, by_checkpoint):
-    import json
-
-    try:
-        checkpoint = json.loads((folder / "finetune_all.json").read_text()).get("checkpoint")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(checkpoint, str):
-        return None
-    if str(Path(checkpoint)) in by_checkpoint:
-        return by_checkpoint[str(Path(checkpoint))]
-    parts = set(Path(checkpoint).parts)
-    found = [t for t in ids if f"trial_{t}" in parts]
-    return found[0] if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------------------------------------------- report
