@@ -125,7 +125,7 @@ def test_the_graph_sees_lazy_and_relative_imports():
     g = graph()
     assert "sweep.folder" in g["sweep.launch"]                 # `from . import folder`
     assert "analysis.evaluate" in g["babysweep.cli.experiments"]   # an import inside a function
-    assert "trainables.errors" in g["search_spaces.loader"]
+    assert "trainables.errors" in g["search_spaces.priors"]
 
 
 if __name__ == "__main__":
