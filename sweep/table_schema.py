@@ -1,0 +1,214 @@
+"""The tables' schema: the columns every results table, evaluation table and history has, what each known
+column holds (epochs, seconds, losses, fractions, ...), and `check_table`, the one check every reader goes through
+(a bad file or row is a one-line SweepError naming file, line, column and value, never data). sweep/table.py reads
+and writes the tables with it."""
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SweepError
+
+TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
+FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
+                 "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "diverged", "tokens_per_s", "mfu",
+                 "started_at"]
+HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
+ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
+FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
+# BabyLM's suites: score column -> prefix of its per-paradigm columns; any other suite S is its own prefix
+SUITE_PREFIXES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}
+KNOWN_SUITES = ("blimp_filtered", "blimp_supplement", "ewok")  # found even without per-paradigm columns
+# prefixes that are not suites: the BabyLM suites' paradigm prefixes and the hyperparameters' config/<name>
+RESERVED_PREFIXES = ("blimp", "supplement", "config")
+STATES = ["RUNNING", "PAUSED", "PENDING", FINISHED, ERROR, LOST]
+TRUE_TEXT, FALSE_TEXT = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+
+# ---------------------------------------------------------------------------------------------- the schema
+
+# What each known column holds, in whichever table it appears (a table's Schema may say otherwise)
+EPOCHS, SECONDS, OBJECTIVE, LOSS, FRACTION, NUMBER, PERCENT = ("epochs", "seconds", "objective", "loss", "fraction",
+                                                               "number", "percent")
+COLUMN_KINDS = {
+    "epoch": EPOCHS, "checkpoint_epoch": EPOCHS, "scored_epoch": EPOCHS, "epochs": EPOCHS,
+    "wall_s": SECONDS, "gpu_s": SECONDS,
+    # what the trainable reports as val_loss: a cross-entropy for babysweep's models, but any objective for a
+    # trainable of the user's or a test function's (Hartmann's is negative)
+    "val_loss": OBJECTIVE, "best_val_loss": OBJECTIVE, "checkpoint_val_loss": OBJECTIVE,
+    # cross-entropies babysweep computes itself (the test split's; the scored checkpoint's, from babysweep.json)
+    "test_loss": LOSS, "scored_val_loss": LOSS, "train_loss": LOSS,
+    "seed": NUMBER, "tokens_per_s": NUMBER, "mfu": NUMBER, "started_at": NUMBER, "failures": NUMBER,
+    "worker_pid": NUMBER, "time": NUMBER, "score": NUMBER, "n_train": NUMBER, "n_valid": NUMBER,
+}
+RULES = {  # kind -> (what a value must be, as the error says it; the test on a float that is not NaN)
+    EPOCHS: ("a finite number >= 0 (epochs)", lambda v: math.isfinite(v) and v >= 0),
+    SECONDS: ("a finite number >= 0 (seconds)", lambda v: math.isfinite(v) and v >= 0),
+    OBJECTIVE: ("a number", lambda v: v != -math.inf),
+    LOSS: ("a loss, a number >= 0", lambda v: v >= 0),
+    FRACTION: ("a score, a fraction in [0, 1]", lambda v: 0 <= v <= 1),
+    PERCENT: ("a score in %, in [-100, 100]", lambda v: -100 <= v <= 100),
+    NUMBER: ("a number", lambda v: True),
+}
+# Where +inf is a loss a diverged trial wrote: on rows marked diverged, on any row, or nowhere
+INF_ON_DIVERGED, INF_ANYWHERE, INF_NEVER = "diverged", "anywhere", "never"
+
+
+@dataclass(frozen=True)
+class Schema:
+    what: str                               # what the file is, as errors name it
+    required: tuple = ()                    # columns it must have
+    unique: str | None = None               # a column no two rows share a value of
+    infinite_loss: str = INF_ON_DIVERGED    # where +inf may stand in a loss column
+    kinds: dict = field(default_factory=dict)  # column kinds that differ from COLUMN_KINDS in this table
+
+
+RESULTS = Schema("results table", ("trial_id", "state"), unique="trial_id")
+EVALUATION_SCHEMA = Schema("evaluation table", ("trial_id", "checkpoint"), infinite_loss=INF_NEVER)
+HISTORY_SCHEMA = Schema("history", ("trial_id", "epoch", "val_loss"), infinite_loss=INF_ANYWHERE)
+ANY_TABLE = Schema("results table", infinite_loss=INF_ANYWHERE)  # a table given with --table: any columns
+FINETUNE_SCHEMA = Schema("fine-tuning table", ("task", "score"), infinite_loss=INF_ANYWHERE,
+                         kinds={"score": PERCENT, "val_loss": LOSS})
+FINETUNE_HISTORY_SCHEMA = Schema("fine-tuning history", ("task", "epoch"), infinite_loss=INF_ANYWHERE,
+                                 kinds={"val_loss": LOSS})
+
+
+def schema_of(path) -> Schema:
+    """The schema of a file by its name: evaluation.csv's, else a results table's."""
+    return EVALUATION_SCHEMA if Path(path).name == EVALUATION else RESULTS
+
+
+def parse_bool(value) -> bool:
+    """A cell of a boolean column: True/False, text, 0/1, or missing (False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in TRUE_TEXT
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return bool(value)
+
+
+def _is_boolean(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in TRUE_TEXT + FALSE_TEXT + ("",)
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return math.isnan(value) or value in (0, 1)
+    return False
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def _some(columns, k=8) -> str:
+    names = [str(c) for c in columns]
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
+
+
+def column_kinds(columns, schema: Schema) -> dict:
+    """{column: kind} of the checked columns among `columns`: COLUMN_KINDS (as the schema amends them), every suite
+    score and every per-paradigm accuracy (FRACTION)."""
+    columns = [str(c) for c in columns]
+    kinds = {c: k for c, k in {**COLUMN_KINDS, **schema.kinds}.items() if c in columns}
+    suites = suite_columns(columns)
+    prefixes = {paradigm_prefix(s) for s in suites} | {"blimp", "supplement"}
+    for c in columns:
+        if c in suites or ("/" in c and c.split("/", 1)[0] in prefixes):
+            kinds[c] = FRACTION
+    return kinds
+
+
+def check_table(df: pd.DataFrame, path, schema: Schema = RESULTS, lines=None) -> pd.DataFrame:
+    """`df` as read from `path`, checked against `schema` (see the module docstring) and with its types settled;
+    SweepError (one line: the file, the line, the column, the value) at the first thing wrong. `lines`: the file's
+    line number of each row (default: row i is line i + 2, after the header)."""
+    def where(i) -> str:
+        return f"{path}: line {lines[i] if lines is not None else i + 2}"
+
+    for column in schema.required:
+        if column not in df.columns:
+            raise SweepError(f"{path}: no {column} column, which every {schema.what} has (its columns: "
+                             f"{_some(df.columns) or 'none'})")
+    df = df.copy()
+    for column in ("trial_id", "task"):
+        if column in schema.required:
+            for i, value in enumerate(df[column]):
+                if _missing(value):
+                    raise SweepError(f"{where(i)}: no {column} (every row of a {schema.what} has one)")
+    if schema.unique and schema.unique in df.columns:
+        seen = {}
+        for i, value in enumerate(df[schema.unique]):
+            if value in seen:
+                raise SweepError(f"{where(i)}: {schema.unique} {value!r} is also on line "
+                                 f"{lines[seen[value]] if lines is not None else seen[value] + 2} (one row per trial)")
+            seen[value] = i
+    if "state" in df.columns:
+        for i, value in enumerate(df["state"]):
+            if _missing(value):
+                if "state" in schema.required:
+                    raise SweepError(f"{where(i)}: no state (one of {', '.join(STATES)})")
+            elif value not in STATES:
+                raise SweepError(f"{where(i)}: state {value!r}: not one of {', '.join(STATES)}")
+    if "diverged" in df.columns:
+        for i, value in enumerate(df["diverged"]):
+            if not _is_boolean(value):
+                raise SweepError(f"{where(i)}: diverged {value!r}: not a boolean (True or False)")
+        df["diverged"] = df["diverged"].map(parse_bool).astype(bool)
+    diverged = df["diverged"].to_numpy(dtype=bool) if "diverged" in df.columns else np.zeros(len(df), dtype=bool)
+    for column, kind in column_kinds(df.columns, schema).items():
+        numbers = _numbers(df[column], column, where)
+        if numbers is not df[column]:
+            df[column] = numbers
+        must, test = RULES[kind]
+        values = df[column].to_numpy(dtype=float)
+        for i, v in enumerate(values):
+            if math.isnan(v):
+                continue
+            if kind in (LOSS, OBJECTIVE) and v == math.inf:
+                if schema.infinite_loss == INF_ANYWHERE or (schema.infinite_loss == INF_ON_DIVERGED and diverged[i]):
+                    continue
+                why = ("only a diverged trial's loss is inf, and this row is not marked diverged"
+                       if schema.infinite_loss == INF_ON_DIVERGED else f"not {must} (a scored model's loss is finite)")
+                raise SweepError(f"{where(i)}: {column} inf: {why}")
+            if not test(v):
+                raise SweepError(f"{where(i)}: {column} {float(v)!r}: not {must}")
+    return df
+
+
+def _numbers(column: pd.Series, name, where) -> pd.Series:
+    """A column as numbers (itself when pandas read it as numbers: integers stay integers); SweepError at the first
+    cell that holds something else than a number."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column
+    numbers = pd.to_numeric(column, errors="coerce") if not pd.api.types.is_bool_dtype(column) else \
+        pd.Series(np.nan, index=column.index)
+    for i, (value, number) in enumerate(zip(column, numbers)):
+        if not _missing(value) and pd.isna(number):
+            raise SweepError(f"{where(i)}: {name} {value!r}: not a number")
+    return numbers.astype(float)
+
+
+def paradigm_prefix(suite: str) -> str:
+    """The prefix of a suite's per-paradigm columns: blimp for blimp_filtered, supplement for blimp_supplement,
+    the suite's own name for any other."""
+    return SUITE_PREFIXES.get(suite, suite)
+
+
+def suite_columns(columns) -> list[str]:
+    """The suite-score columns among `columns`: the known ones (blimp_filtered, blimp_supplement, ewok) first, in
+    that order, then every other column S that has `S/<paradigm>` columns, in table order."""
+    columns = [str(c) for c in columns]
+    prefixes = {c.split("/", 1)[0] for c in columns if "/" in c}
+    known = [c for c in KNOWN_SUITES if c in columns]
+    other = [c for c in columns
+             if "/" not in c and c in prefixes and c not in known and c not in RESERVED_PREFIXES]
+    return known + other
+
+
+def paradigm_columns(columns, suite: str) -> list[str]:
+    """The per-paradigm (per-domain) columns of `suite` among `columns`, in table order."""
+    prefix = paradigm_prefix(suite) + "/"
+    return [str(c) for c in columns if str(c).startswith(prefix)]
