@@ -57,7 +57,14 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("babysweep: interrupted", file=sys.stderr)
         return 130
-    except OSError as e:
+    except BrokenPipeError:
+        # the reader went away (`babysweep status NAME | head`): nothing left to say, and nobody to say it to;
+        # stdout is pointed at /dev/null so that Python's own flush at exit does not fail again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as e:  # after BrokenPipeError, which is one
         # the machine's fault (a full disk, a read-only mount) wherever it struck: one line naming the file; any
         # other OSError is a bug's, and keeps its traceback
         if e.errno not in STORAGE_ERRNOS:
@@ -66,10 +73,3 @@ def run(args) -> int:
         print(f"babysweep: error: {where}{e.strerror or e}; free space (or fix the mount) and run the command "
               f"again", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # the reader went away (`babysweep status NAME | head`): nothing left to say, and nobody to say it to;
-        # stdout is pointed at /dev/null so that Python's own flush at exit does not fail again
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
