@@ -69,42 +69,12 @@ import numpy as np
 
 from sweep.table import paradigm_prefix
 
-
-
-
 from .models import _default_device, load_model, stream_of  # noqa: F401  (also imported from here)
 from .pairs import (  # noqa: F401  (the suites' names, also imported from here)
-    BABYLM_FOLDERS,
-    BUILTIN_SUITE,
-    BlimpError,
-    CONVENTION,
-    DEFAULT_STREAM,
-    DEFAULT_TIES,
-    NEWLINE_RULES,
-    PAIR_ID_FIELDS,
-    PRECISION,
-    Pair,
-    RESERVED_SUITE_NAMES,
-    SENTENCE_FIELDS,
-    STREAMS,
-    SuiteInput,
-    TIES,
-    TIES_RULES,
-    TIE_RULE,
-    _one_line,
-    _pair_of,
-    check_fields,
-    check_limit,
-    check_stream,
-    check_ties,
-    conventions,
-    is_builtin_pairs,
-    jsonl_files,
-    load_suite,
-    read_file_of,
-    read_jsonl,
-    read_paradigm,
-    suite_name_of)
+    BABYLM_FOLDERS, BUILTIN_SUITE, CONVENTION, DEFAULT_STREAM, DEFAULT_TIES, NEWLINE_RULES, PAIR_ID_FIELDS,
+    PRECISION, RESERVED_SUITE_NAMES, SENTENCE_FIELDS, STREAMS, TIE_RULE, TIES, TIES_RULES, BlimpError, Pair,
+    SuiteInput, _one_line, _pair_of, check_fields, check_limit, check_stream, check_ties, conventions,
+    is_builtin_pairs, jsonl_files, load_suite, read_file_of, read_jsonl, read_paradigm, suite_name_of)
 
 # -----------------------------------------------------------------------------
 # encoding: <s> + the text's tokens, each line break an utterance boundary

@@ -31,25 +31,11 @@ from sweep.table import FINISHED, parse_bool
 from trainables.files import write_csv, write_text
 
 from .compare_inputs import (  # noqa: F401
-    ALLOWED_MARKERS,
-    FINETUNE_DIR,
-    FINETUNE_TABLE,
-    MACRO_AVERAGE,
-    REFERENCE_MARKERS,
-    SUPERGLUE,
-    attach_superglue,
-    read_references,
-    superglue_macro_average,
-)
+    ALLOWED_MARKERS, FINETUNE_DIR, FINETUNE_TABLE, MACRO_AVERAGE, REFERENCE_MARKERS, SUPERGLUE, attach_superglue,
+    read_references, superglue_macro_average)
 from .correlate import AnalysisError, numeric
 from .metrics import (  # noqa: F401
-    BASE_METRICS,
-    WHY_ABSENT,
-    Metric,
-    candidate_metrics,
-    known_metric_names,
-    metric_for,
-)
+    BASE_METRICS, WHY_ABSENT, Metric, candidate_metrics, known_metric_names, metric_for)
 from .output import output_folder, save_figure
 
 FILES = ("compare.md", "compare.csv", "compare.png", "compare.pdf")

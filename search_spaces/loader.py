@@ -49,9 +49,9 @@ from typing import Iterable
 import ConfigSpace as CS
 import yaml
 
-
-from .priors import (DEFAULT_SIGMAS, KINDS, LOG_PREFIX, LOG_KINDS, LOG_NORMAL_KINDS, Q_KINDS, Prior,  # noqa: F401
-                     SpaceError, _error, _native, _number, _parse_prior)
+from .priors import (  # noqa: F401
+    DEFAULT_SIGMAS, KINDS, LOG_KINDS, LOG_NORMAL_KINDS, LOG_PREFIX, Q_KINDS, Prior, SpaceError, _error, _native,
+    _number, _parse_prior)
 
 SPACES_DIR = Path(__file__).resolve().parent  # bundled spaces: search_spaces/**/*.yaml
 TOP_LEVEL_KEYS = {"name", "trainable", "metric", "mode", "budget", "constants", "parameters"}

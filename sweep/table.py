@@ -64,9 +64,14 @@ import pandas as pd
 from trainables.files import write_csv
 
 from .errors import SweepError
-
 from .table_schema import (  # noqa: F401  (the schema's names, also imported from here)
-    ANY_TABLE, paradigm_columns, paradigm_prefix, suite_columns, COLUMN_KINDS, EPOCHS, ERROR, EVALUATION, EVALUATION_SCHEMA, FALSE_TEXT, FINETUNE_HISTORY_SCHEMA, FINETUNE_SCHEMA, FINISHED, FIRST_COLUMNS, FRACTION, HISTORY, HISTORY_COLUMNS, HISTORY_SCHEMA, ID_COLUMNS, INF_ANYWHERE, INF_NEVER, INF_ON_DIVERGED, KNOWN_SUITES, LOSS, LOST, NUMBER, OBJECTIVE, PERCENT, RESERVED_PREFIXES, RESULTS, RULES, SECONDS, STATES, SUITE_PREFIXES, Schema, TABLE, TRUE_TEXT, _is_boolean, _missing, _numbers, _some, check_table, column_kinds, parse_bool, schema_of)
+    ANY_TABLE, COLUMN_KINDS, EPOCHS, ERROR, EVALUATION, EVALUATION_SCHEMA, FALSE_TEXT, FINETUNE_HISTORY_SCHEMA,
+    FINETUNE_SCHEMA, FINISHED, FIRST_COLUMNS, FRACTION, HISTORY, HISTORY_COLUMNS, HISTORY_SCHEMA, ID_COLUMNS,
+    INF_ANYWHERE, INF_NEVER, INF_ON_DIVERGED, KNOWN_SUITES, LOSS, LOST, NUMBER, OBJECTIVE, PERCENT,
+    RESERVED_PREFIXES, RESULTS, RULES, SECONDS, STATES, SUITE_PREFIXES, TABLE, TRUE_TEXT, Schema, _is_boolean,
+    _missing, _numbers, _some, check_table, column_kinds, paradigm_columns, paradigm_prefix, parse_bool, schema_of,
+    suite_columns)
+
 
 def _data_lines(data: bytes, n_rows: int):
     """The line number of each data row of a CSV file pandas read (blank lines skipped), or None when the file's

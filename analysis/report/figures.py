@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pandas as pd
 
-
 from sweep.rungs import asha_rungs, bracket_rungs  # noqa: F401  (bracket_rungs: also imported from analysis.report)
 
 from .common import EPS, KIND_NAMES, LOG_SCALED, epochs, fmt
+
 
 def anytime_curve(history: pd.DataFrame, metric="val_loss", mode="min") -> pd.DataFrame:
     """Best metric so far against the total epochs all trials have used, in the order the reports arrived

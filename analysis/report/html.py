@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-
 from sweep.experiment import list_experiments
 from sweep.kinds import RerunSpec
 from trainables.names import DEFAULT_STORAGE
 
 from .common import PNG_MAGIC, fmt
+
 
 def storage_flag(exp) -> str:
     storage = exp.path.parent

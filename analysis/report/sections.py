@@ -10,10 +10,10 @@ import pandas as pd
 from sweep.table import FINISHED, parse_bool
 
 from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
-from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, plot_anytime,
-                      plot_hyperparameters, plot_trials)
-from .html import (CSS, analysis_folders, cmd, command, esc, storage_flag, figure_html, find_reruns, html_table, kv_table, missing,
-                   _png, _read_csv, _stale)
+from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, plot_anytime, plot_hyperparameters,
+                      plot_trials)
+from .html import (CSS, _png, _read_csv, _stale, analysis_folders, cmd, command, esc, figure_html, find_reruns,
+                   html_table, kv_table, missing, storage_flag)
 
 
 class Report:
