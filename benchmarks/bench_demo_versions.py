@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_demo(code: Path, work: Path, samples: int) -> float:
     env = dict(os.environ, PYTHONPATH=str(code))
-    args = [sys.executable, "-m", "babysweep.cli", "demo", "--samples", str(samples), "--dir", str(work / "data"),
+    # the command's module where that commit has it (sweep.cli before the babysweep front door)
+    cli = "babysweep.cli" if (code / "babysweep" / "cli").is_dir() else "sweep.cli"
+    args = [sys.executable, "-m", cli, "demo", "--samples", str(samples), "--dir", str(work / "data"),
             "--storage", str(work / "runs"), "--quiet"]
     t0 = time.perf_counter()
     out = subprocess.run(args, cwd=code, env=env, capture_output=True, text=True)

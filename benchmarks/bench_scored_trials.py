@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def babysweep(code: Path, *args):
     env = dict(os.environ, PYTHONPATH=str(code))
-    out = subprocess.run([sys.executable, "-m", "babysweep.cli", *map(str, args)], cwd=code, env=env,
+    cli = "babysweep.cli" if (code / "babysweep" / "cli").is_dir() else "sweep.cli"  # before the front door
+    out = subprocess.run([sys.executable, "-m", cli, *map(str, args)], cwd=code, env=env,
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"babysweep {' '.join(map(str, args))} failed in {code}:\n{out.stderr[-2000:]}")
