@@ -1,5 +1,5 @@
-"""The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files, and
-the one check every reader of it goes through.
+"""The results table format: babysweep's tidy view of an experiment, one row per trial, next to Ray's files: how it
+is read, merged and written.
 
     <experiment>/results.csv     trial_id, state, epoch, val_loss, best_val_loss, test_loss, seed, wall_s, gpu_s,
                                  checkpoint (the model to score: the trial's last or best checkpoint, see --keep),
@@ -22,32 +22,10 @@ results.csv are written by more than one process (the sweep's callback, any numb
 read-merge-write of them holds the experiment's tables lock (sweep.folder.tables_lock) and re-reads the file inside
 it, so that no process's update is lost to another's rename.
 
-Score columns (babysweep evaluate): a suite's score is a column named after the suite, and its per-paradigm (or
-per-domain) accuracies are `<prefix>/<paradigm>` columns. BabyLM's two BLiMP suites keep the names babysweep always
-gave them: `blimp_filtered` with `blimp/<UID>`, `blimp_supplement` with `supplement/<task>`; every other suite S
-(EWoK's `ewok`, the built-in pairs' `builtin_pairs`, a folder of the user's own) has `S/<paradigm>`.
-`suite_columns` finds them all in a table, so the analyses take whatever suites a table has.
-
-The schema (`check_table`, run by read_table and read_history on every read): what a table read from disk must
-hold before anything shows it as data.
-- Required columns: results.csv trial_id and state (every row the callback writes has both); evaluation.csv
-  trial_id and checkpoint (its key); history.csv trial_id, epoch and val_loss. Every other column is optional: a
-  sweep that has just started has no epoch, val_loss or checkpoint yet. A reader that needs one says in one line
-  that the table lacks it (`require_column`); and once a trial has reported (an epoch), the sweep's metric column
-  must be there (`check_reported`).
-- trial_id is never missing, and is unique in results.csv; state is one of STATES; diverged is a boolean.
-- Numbers where numbers are expected (COLUMN_KINDS): epochs (epoch, checkpoint_epoch, scored_epoch) and seconds
-  (wall_s, gpu_s) finite and >= 0; the losses babysweep computes (test_loss, scored_val_loss) >= 0; the trainable's
-  own objective (val_loss, best_val_loss, checkpoint_val_loss) any number, for it is a test function's value as
-  well as a cross-entropy (Hartmann's is negative), but never -inf; +inf, in either, only where a diverged trial
-  wrote it (trainables/loop.py reports a non-finite loss as inf with diverged true): on a row marked diverged in
-  results.csv, on any report in history.csv (which has no diverged column), never in evaluation.csv; every suite
-  score and per-paradigm accuracy in [0, 1]. An empty cell (NaN) means not measured and is always allowed.
-- A table that fails is refused whole: a one-line SweepError naming the file, the line, the column and the value.
-  Nothing of it is shown. history.csv alone, appended to line by line by the drivers of the experiment, skips the
-  lines a killed writer tore (its last line without an end, a line with the wrong number of fields) with one
-  warning naming the file and how many lines; a history that lost reports the results table records (cut short)
-  is refused (`check_history_covers`).
+The schema every read goes through (`check_table`: the required columns, what each known column holds, a
+table refused whole in one line) and the score columns (`suite_columns`) are sweep/table_schema.py's; this
+module reads (history.csv's torn lines skipped, `check_history_covers`), checks what a reader needs
+(`require_column`, `check_reported`), merges and writes.
 
 Types are settled here, once: trial ids are strings (left to pandas, "12345678" would become an int and
 "1e345678" a float), `diverged` is a boolean (it is written as True/False, but tables edited by hand or by other
