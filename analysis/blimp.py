@@ -32,19 +32,7 @@ Conventions (every result states them: `conventions(...)`, under "convention", "
     PER-PARADIGM ACCURACIES (every paradigm weighs the same, whatever its number of pairs), not the fraction of
     all pairs that are right (that, the pooled accuracy, is also given, under "pooled").
 
-Suite names (the results table's columns, `suite_name_of`): BabyLM's `blimp_filtered` folder is the suite
-`blimp_filtered` (per-paradigm columns `blimp/<UID>`), its `supplement_filtered` folder is `blimp_supplement`
-(`supplement/<task>`): the names babysweep always used. The built-in pairs (`babysweep data generate` writes
-them to `<out>/blimp/`, beside its corpus.json) are not BLiMP: their suite is `builtin_pairs`. Any other folder
-is the suite of its name (or the name given), with columns `<suite>/<paradigm>`. `blimp`, `supplement` and
-`ewok` are not suite names (the first two are the BabyLM suites' column prefixes, the last is EWoK's suite).
-
-Formats read (one JSON object a line, blank lines ignored; the paradigm's name is the file's stem):
-  * original BLiMP: `sentence_good`, `sentence_bad`, `pairID` (a string), `UID`, ...;
-  * BabyLM's filtered BLiMP and the built-in pairs (`blimp/<UID>.jsonl`): `sentence_good`, `sentence_bad`,
-    `pair_id`, `UID`, `field`, `linguistics_term`, ...;
-  * BabyLM's supplement: `sentence_good`, `sentence_bad` plus task-specific keys and no pair id: the pair id
-    is then the line number.
+The suites' names (`suite_name_of`) and the formats read are analysis/pairs.py's (its docstring says them).
 
 Bad input never gives a traceback: a line that is not a JSON object, or lacks a sentence field, is reported as
 "file:line: problem; line skipped" (or, with `strict`, stops everything with a `BlimpError` naming file:line);

@@ -5,7 +5,7 @@ into the sweep's results table; or the scores of one model folder, computed here
 Fig. 2 has "every model from the hyperparameter sweep", trials stopped early included; --finished-only keeps
 those that completed their schedule.
 
-Columns: one per suite, named as analysis/blimp.py's `suite_name_of` says (blimp_filtered, blimp_supplement,
+Columns: one per suite, named as analysis/pairs.py's `suite_name_of` says (blimp_filtered, blimp_supplement,
 builtin_pairs, a folder's own name, ewok), with its per-paradigm accuracies (blimp/<UID>, supplement/<task>,
 <suite>/<paradigm>, ewok/<domain>); and how the row was scored: ties_rule (right or wrong), newline (the
 utterance boundary a line break became, from the model's training stream), precision (float32).

@@ -1,13 +1,28 @@
 """BLiMP-format minimal pairs: the suites' files (one jsonl per paradigm: BabyLM's blimp_filtered and
 supplement_filtered, original BLiMP, the built-in pairs), read and checked, and the scoring conventions (ties,
-the stream a sentence is scored in) named once. Scoring them is analysis/blimp.py's."""
+the stream a sentence is scored in) named once. Scoring them, and what each convention means, is
+analysis/blimp.py's.
+
+Suite names (the results table's columns, `suite_name_of`): BabyLM's `blimp_filtered` folder is the suite
+`blimp_filtered` (per-paradigm columns `blimp/<UID>`), its `supplement_filtered` folder is `blimp_supplement`
+(`supplement/<task>`): the names babysweep always used. The built-in pairs (`babysweep data generate` writes
+them to `<out>/blimp/`, beside its corpus.json) are not BLiMP: their suite is `builtin_pairs`. Any other folder
+is the suite of its name (or the name given), with columns `<suite>/<paradigm>`. `blimp`, `supplement` and
+`ewok` are not suite names (the first two are the BabyLM suites' column prefixes, the last is EWoK's suite).
+
+Formats read (one JSON object a line, blank lines ignored; the paradigm's name is the file's stem):
+  * original BLiMP: `sentence_good`, `sentence_bad`, `pairID` (a string), `UID`, ...;
+  * BabyLM's filtered BLiMP and the built-in pairs (`blimp/<UID>.jsonl`): `sentence_good`, `sentence_bad`,
+    `pair_id`, `UID`, `field`, `linguistics_term`, ...;
+  * BabyLM's supplement: `sentence_good`, `sentence_bad` plus task-specific keys and no pair id: the pair id
+    is then the line number.
+"""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
 
 from sweep.table import FIRST_COLUMNS
 from trainables.errors import UserError

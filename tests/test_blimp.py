@@ -1,8 +1,8 @@
-"""Zero-shot minimal-pair scoring (analysis/blimp.py) on real files and real tiny models: the formats of
-BLiMP, BabyLM's filtered sets and supplement and the built-in pairs; batched float32 scoring equal to the
-one-sentence reference, real lines with newlines included; a newline encoded as the utterance boundary of the
-model's training stream; the tie rule; suite names; bad input as one-line messages; a trained tiny model above
-chance."""
+"""Zero-shot minimal-pair scoring (analysis/pairs.py reads the pairs, analysis/blimp.py scores them) on real
+files and real tiny models: the formats of BLiMP, BabyLM's filtered sets and supplement and the built-in pairs;
+batched float32 scoring equal to the one-sentence reference, real lines with newlines included; a newline
+encoded as the utterance boundary of the model's training stream; the tie rule; suite names; bad input as
+one-line messages; a trained tiny model above chance."""
 import json
 import os
 
