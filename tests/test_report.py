@@ -1,4 +1,4 @@
-"""`babysweep report NAME` (analysis/report.py, babysweep/cli/report.py): one self-contained HTML page per sweep.
+"""`babysweep report NAME` (analysis/report/, babysweep/cli/report.py): one self-contained HTML page per sweep.
 
 Fast tests use hand-made folders (copies of tests/fixtures/legacy_v0_1: the sweep "legacy", 4 trials, two stopped
 at the 1-epoch rung, two BLiMP-scored, and its re-run "legacy-rerun"), with analyses made by the analysis modules

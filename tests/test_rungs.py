@@ -85,7 +85,7 @@ def test_stock_hyperband_for_bohb_cuts_where_bracket_budgets_says(max_t, eta):
 
 
 def test_the_report_shape():
-    """{bracket s: [epochs]}, the form analysis/report.py's bracket_rungs has."""
+    """{bracket s: [epochs]}, the form the report shows (analysis.report re-exports bracket_rungs)."""
     assert bracket_rungs(1, 27, 3) == {3: [1, 3, 9, 27], 2: [3, 9, 27], 1: [9, 27], 0: [27]}
     assert bracket_rungs(3, 27, 3) == {2: [3, 9, 27], 1: [9, 27], 0: [27]}
     # a fractional space reported every quarter epoch: its most aggressive bracket stops at 1.5 epochs, not 2
