@@ -35,6 +35,9 @@ z = log(x) in [log min, log max], mapped back as q_log_normal is (W&B's q_log_un
 Every other kind keeps its own name and its value. The ConfigSpace is therefore the space BOHB models (its KDE works
 on z, where the prior is Gaussian), and the trainable only ever sees plain values.
 
+One prior (its kind, its arguments checked, its support, its ConfigSpace hyperparameter) is
+search_spaces/priors.py's; this module reads a space file, checks its keys and builds the ConfigSpace.
+
 Numbers: PyYAML reads `1e-3` (no dot) as a string; this loader reads it as a float, as YAML 1.2 does.
 Errors: every problem is a SpaceError with one line naming the file and the parameter.
 """
