@@ -90,7 +90,9 @@ def ray_private_names(made) -> set:
     names = set()
     for obj in [*made.values(), TuneController, Trial, SearchGenerator, Searcher, HyperBandForBOHB, TuneBOHB]:
         names |= set(dir(obj)) | set(getattr(obj, "__dict__", {}))
-    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+    # babysweep's own marks on Ray's classes (sweep/failures.py's `_babysweep_policy`, set on Trial once a run has
+    # started in this process) are ours, not Ray's
+    return {n for n in names if n.startswith("_") and not n.startswith("__") and not n.startswith("_babysweep")}
 
 
 def offences(path, private: set) -> list:
