@@ -37,9 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainables.names import EVALUATION_TABLE, HISTORY_TABLE, RESULTS_TABLE
+
 from .errors import SweepError
 
-TABLE, HISTORY, EVALUATION = "results.csv", "history.csv", "evaluation.csv"
+TABLE, HISTORY, EVALUATION = RESULTS_TABLE, HISTORY_TABLE, EVALUATION_TABLE
 FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
                  "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "diverged", "tokens_per_s", "mfu",
                  "started_at"]

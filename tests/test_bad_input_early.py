@@ -94,12 +94,13 @@ def test_a_damaged_results_table_or_record_is_one_line_for_every_reader_and_left
         assert (runs / "legacy" / file).read_text() == content
 
 
-def test_status_into_a_closed_pipe_ends_quietly():
+def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
     import subprocess
     import sys
 
+    storage = copy_legacy(tmp_path)  # the fixture's paths rewritten into tmp_path
     code = ("import sys; from babysweep.cli import main; "
-            f"sys.exit(main(['status', 'legacy', '--storage', {str(LEGACY)!r}]))")
+            f"sys.exit(main(['status', 'legacy', '--storage', {str(storage)!r}]))")
     out = subprocess.run(f"{sys.executable} -c \"{code}\" | head -c 10", shell=True, capture_output=True, text=True,
                          cwd=Path(__file__).parents[1])
     assert "BrokenPipeError" not in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -1,6 +1,6 @@
-"""The names every layer shares, each written once: the storage default, the files of an experiment folder and of
-a model folder, and the metric keys a trainable reports. Nothing here imports anything, so the command line can
-read its defaults without loading the library (`babysweep --help` stays fast)."""
+"""The names every layer shares, each written once: the storage default and the files of an experiment folder and
+of a model folder. Nothing here imports anything, so the command line can read its defaults without loading the
+library (`babysweep --help` stays fast)."""
 
 DEFAULT_STORAGE = "runs"                 # where experiments live unless --storage says otherwise
 
@@ -17,6 +17,3 @@ HF_FOLDER = "hf"                         # a trial's final model as a Hugging Fa
 MODEL_RECORD = "babysweep.json"          # what babysweep knows of the model: its metrics, config, epoch
 ENSEMBLE_RECORD = "ensemble.json"        # a direct ensemble: its members (trainables/ensemble.py)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
-
-# what a pretraining or distillation trial reports (trainables/reporting.py)
-VAL_LOSS, TEST_LOSS, EPOCH = "val_loss", "test_loss", "epoch"
