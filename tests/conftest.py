@@ -59,7 +59,7 @@ def tiny_data(tmp_path_factory):
     from trainables.data.prepared import prepare
 
     root = tmp_path_factory.mktemp("tiny")
-    generate_corpus(root / "corpus", words=30_000, seed=0, pairs_per_paradigm=200)
+    generate_corpus(root / "corpus", words=15_000, seed=0, pairs_per_paradigm=200)
     prepare(root / "corpus", root / "prepared", vocab_size=400, seq_length=32, log=lambda m: None)
     return root / "prepared"
 
@@ -89,6 +89,14 @@ def small_sweep(tiny_data, tmp_path_factory):
     launch(SweepSpec(space=str(SPACES_DIR / "tiny_demo.yaml"), data=str(tiny_data), samples=5, name="small",
                      storage=str(runs)), verbose=0)
     return runs
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (setup.cfg runs the tests on one worker per core), every test of the one real session sweep
+    runs on the same worker, which makes that sweep once, not once a worker."""
+    for item in items:
+        if "small_sweep" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("small_sweep"))
 
 
 def watch_table(path, find, process, timeout=300, every=0.2):

@@ -142,7 +142,8 @@ def test_batched_equals_reference(tiny_data, random_checkpoint):
     assert batched.dtype == np.float64 and batched.shape == (len(sentences),)
     assert diff < 1e-4
     assert np.all(reference < 0) and len(set(np.round(reference, 3))) > 40  # real, distinct numbers
-    assert batched[0] == pytest.approx(batched[-1], abs=1e-9)  # the same sentence twice
+    # the same sentence twice, in batches padded to other lengths: equal up to float32 summation order
+    assert batched[0] == pytest.approx(batched[-1], abs=1e-5)
     # BOS is prepended: one token's log-probability is log p(token | <s>)
     with torch.no_grad():
         first = torch.log_softmax(model(input_ids=torch.tensor([[1]])).logits[0, 0], -1)
@@ -298,9 +299,9 @@ def test_trained_checkpoint_scores_above_chance(tiny_data, tmp_path):
     from trainables.pretrain import pretrain
     from trainables.reporting import run_local
 
-    # 6 epochs of the 30k-word corpus (batch 16, lr 4e-3, ~35 s on 2 cores): 0.68 on all the pairs;
-    # TINY_TRAIN's 3 epochs at batch 8 reach only 0.63
-    config = dict(TINY_TRAIN, data=str(tiny_data), num_epochs=6, budget_step=6, batch_size=16, lr=4e-3)
+    # 12 epochs of the 15k-word corpus (batch 16, lr 4e-3: as many steps as 6 epochs of 30k words, which reached
+    # 0.68 on all the pairs; fewer steps reach only 0.63)
+    config = dict(TINY_TRAIN, data=str(tiny_data), num_epochs=12, budget_step=12, batch_size=16, lr=4e-3)
     result = run_local(pretrain, config, tmp_path / "ck")
     checkpoint = result.checkpoints[-1] / "hf"
     blimp = builtin_blimp(tiny_data)

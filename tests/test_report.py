@@ -354,6 +354,7 @@ def headless(browser, *args, timeout=120):
                               text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # a real browser: seconds of Chromium, beside the real runs
 def test_report_renders_in_a_headless_browser(storage, tmp_path):
     browser = find_browser()
     if browser is None:
