@@ -80,14 +80,20 @@ def read_references(path, known=None) -> dict:
 def superglue_macro_average(path) -> float:
     """The macro average (in %) of a finetune_all.csv, read through its schema (sweep.table.FINETUNE_SCHEMA: a
     SweepError naming the line of a score that is not a number in [-100, 100]); ValueError when it has none."""
+    return superglue_of(path)[0]
+
+
+def superglue_of(path) -> tuple[float, tuple]:
+    """(the macro average in %, the tasks it averages, in the table's order) of a finetune_all.csv."""
     table = read_table(path, FINETUNE_SCHEMA)
-    row = table[table["task"].astype(str) == MACRO_AVERAGE]
+    is_average = table["task"].astype(str) == MACRO_AVERAGE
+    row = table[is_average]
     if row.empty:
         raise ValueError(f"no '{MACRO_AVERAGE}' row")
     value = float(pd.to_numeric(row["score"], errors="coerce").iloc[-1])
     if not math.isfinite(value):
         raise ValueError("its macro average is not a number")
-    return value
+    return value, tuple(str(t) for t in table.loc[~is_average, "task"])
 
 
 def attach_superglue(df: pd.DataFrame, experiment_dir) -> tuple[pd.DataFrame, list[str]]:
@@ -108,7 +114,7 @@ def attach_superglue(df: pd.DataFrame, experiment_dir) -> tuple[pd.DataFrame, li
         for tid, ckpt in zip(ids, df["checkpoint"]):
             if isinstance(ckpt, str) and ckpt:
                 by_checkpoint[str(Path(ckpt))] = tid
-    scores, notes = {}, []
+    scores, task_sets, notes = {}, {}, []
     for path in files:
         tid = path.parent.name if path.parent.name in ids else None
         if tid is None:
@@ -117,13 +123,28 @@ def attach_superglue(df: pd.DataFrame, experiment_dir) -> tuple[pd.DataFrame, li
             notes.append(f"{path}: matches no trial of the table (folder name or checkpoint); not used")
             continue
         try:
-            scores[tid] = superglue_macro_average(path) / 100.0
+            value, tasks = superglue_of(path)
         except SweepError as e:  # names the file, its line and value
             notes.append(f"{e}; not used")
+            continue
         except (OSError, ValueError) as e:
             notes.append(f"{path}: not used ({' '.join(str(e).split())})")
+            continue
+        scores[tid], task_sets[tid] = value / 100.0, tasks
     if scores:
-        notes.append(f"SuperGLUE macro average of {len(scores)} model(s) from {root}/*/{FINETUNE_TABLE}")
+        # a mean over other tasks is another number: the family's models are compared on one task set, the one
+        # most of them were fine-tuned on (the first such, on a tie); the others are named and left out
+        counts = {}
+        for tasks in task_sets.values():
+            counts[tuple(sorted(tasks))] = counts.get(tuple(sorted(tasks)), 0) + 1
+        common = max(counts, key=counts.get)
+        for tid in list(scores):
+            if tuple(sorted(task_sets[tid])) != common:
+                notes.append(f"trial {tid}: its SuperGLUE mean is over {', '.join(task_sets[tid]) or 'no task'}, "
+                             f"not the family's {', '.join(common)}; not used")
+                del scores[tid]
+        notes.append(f"SuperGLUE: mean of {len(common)} tasks ({', '.join(common)}) for {len(scores)} model(s), "
+                     f"from {root}/*/{FINETUNE_TABLE}")
     out = df.copy()
     out[SUPERGLUE] = [scores.get(t, math.nan) for t in ids]
     return out, notes

@@ -34,7 +34,8 @@ WHY_ABSENT = {
     "val_loss": "no model reported one",
     "blimp_filtered": "babysweep evaluate NAME --blimp DIR",
     "blimp_supplement": "babysweep evaluate NAME --supplement DIR",
-    SUPERGLUE: f"babysweep finetune-all --checkpoint CKPT --out <experiment>/{FINETUNE_DIR}/<trial_id>",
+    SUPERGLUE: f"babysweep finetune-family NAME --glue DIR (or finetune-all --checkpoint CKPT --out "
+               f"<experiment>/{FINETUNE_DIR}/<trial_id>)",
 }
 
 

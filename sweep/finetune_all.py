@@ -1,15 +1,26 @@
-"""Fine-tune one pretrained checkpoint on every (Super)GLUE task with fixed hyperparameters: the paper's Table 5.
+"""Fine-tune one pretrained checkpoint on every (Super)GLUE task: the paper's Table 5.
 
     babysweep finetune-all --checkpoint DIR [--glue DIR] [--hparams FILE] [--out DIR] [--tasks rte wsc ...]
+                           [--from-sweeps DIR] [--sweep TASK=FOLDER] [--transfer]
                            [--keep best|last] [--max-train-examples N] [--max-eval-examples N] [--epochs-scale X]
 
-Hyperparameters are the paper's Table 4 (trainables.glue.TABLE4, seed 12) unless `hparams` overrides them: a YAML
-or JSON file mapping a task name (or `all`, for every task) to {name: value} of trainables.finetune's arguments.
-Every task present in the GLUE folder with both a train and a validation file is run (or those of `tasks`, which
-must all be present). Each task's row is the epoch its run keeps (`keep`, default best: the best epoch by the
-task's metric, the earlier on a tie; last: the last epoch), whose model the row names. The table (task, metric,
-score in %, epoch (the kept one), val_loss there, epochs trained, examples, seconds, model) and its macro average are
-written to <out>/finetune_all.csv; the per-epoch reports go to <out>/history.csv.
+Hyperparameters are the paper's Table 4 (trainables.glue.TABLE4, seed 12), or each task's own sweep's best
+configuration (--from-sweeps, --sweep: sweep/finetune_sources.py), under `hparams`: a YAML or JSON file mapping a
+task name (or `all`, for every task) to {name: value} of trainables.finetune's arguments. Every task present in the
+GLUE folder with both a train and a validation file is run (or those of `tasks`, which must all be present); every
+task of the paper's set it cannot run is listed with the reason (no train file, no mismatched validation file:
+sweep/finetune_table.py). Each task's row is the epoch its run keeps (`keep`, default best: the best epoch by the
+task's metric, the earlier on a tie; last: the last epoch), whose model the row names: <out>/checkpoints/<task>/
+model_epoch_<E>, named after the epoch it holds. A row says where its configuration came from (`hparams_from`:
+"Table 4", or the sweep and trial, "+ --hparams" when the file changed it). The table (task, metric, score in %,
+epoch (the kept one), val_loss there, epochs trained, examples, seconds, model) ends with the mean of its scores,
+named with its tasks and their number (the paper's mean is over the 11 tasks of its Table 5; a table over fewer
+says which it lacks), in <out>/finetune_all.csv; the per-epoch reports go to <out>/history.csv.
+
+A warm-up longer than half a run's optimizer steps is scaled to a tenth of them, with one line saying so (Table
+4's 500-step warm-ups in a --max-train-examples run of a few steps would keep the learning rate at ~0). A
+--max-train-examples run says, in its output, its record and each row's `subset`, that it is not comparable with
+full fine-tuning.
 
 MNLI-mm is never trained: the mnli run scores its model on the mismatched validation file too (when the GLUE folder
 has `mnli-mm.valid.jsonl`), and the table's mnli-mm row is that run's, at the epoch it keeps (chosen by the matched
@@ -21,7 +32,7 @@ The output folder is finetune-all's own:
                               the latest run's settings, and `runs`, each task's settings when its row was made
     <out>/finetune_all.csv    one row per task (and mnli-mm), then the macro average
     <out>/history.csv         every epoch's report of every task's run
-    <out>/checkpoints/<task>/ each task's run
+    <out>/checkpoints/<task>/ each task's kept model, model_epoch_<E>/ (its checkpoints are removed: never resumed)
 
 Every argument is checked (the options, the hyperparameters of each task's run, the GLUE folder, --out, the
 checkpoint) before --out is made or anything written into it. --out is refused (ConfigError, one line, nothing
@@ -47,8 +58,10 @@ from trainables.files import check_folder_path, locked, write_csv, write_json
 TABLE, HISTORY, RECORD = "finetune_all.csv", "history.csv", "finetune_all.json"
 CHECKPOINTS, LOCK = "checkpoints", ".finetune_all.lock"
 OWN = (RECORD, TABLE, HISTORY, CHECKPOINTS, LOCK)  # what a finetune-all folder holds
-MACRO_AVERAGE = "macro average"  # the task name of the table's last row
 from trainables.names import EXPERIMENT_RECORD  # noqa: E402  (constants only: --help stays fast)
+
+from .finetune_table import (  # noqa: E402,F401  (merge_rows, format_table: also imported from here)
+    MACRO_AVERAGE, format_table, kept_report, merge_rows, skipped_tasks, warmup_rule, with_average)
 DEFAULT_GLUE = "glue_filtered"
 
 
@@ -84,8 +97,10 @@ def read_hparams(path) -> dict:
 
 
 def task_config(task, checkpoint, glue_dir, overrides, max_train_examples, max_eval_examples, epochs_scale,
-                keep="best"):
-    config = dict(glue.TABLE4.get(task, {}), seed=glue.SEED)
+                keep="best", base=None):
+    """One task run's arguments: `base` (a sweep's best configuration; default Table 4 with its seed), under the
+    --hparams overrides (`all`, then the task's), the epoch scale and the run's own settings."""
+    config = dict(base) if base is not None else dict(glue.TABLE4.get(task, {}), seed=glue.SEED)
     config.update(overrides.get("all", {}))
     config.update(overrides.get(task, {}))
     if epochs_scale is not None:
@@ -96,6 +111,13 @@ def task_config(task, checkpoint, glue_dir, overrides, max_train_examples, max_e
     if max_eval_examples is not None:
         config["max_eval_examples"] = int(max_eval_examples)
     return config
+
+
+def subset_note(max_train_examples) -> str | None:
+    if max_train_examples is None:
+        return None
+    return (f"quick run: the first {max_train_examples} train examples of each task; not comparable with full "
+            f"fine-tuning (the paper's Table 5 trains on every example)")
 
 
 def check_keep(keep: str) -> None:
@@ -130,14 +152,6 @@ def tasks_to_run(glue_dir: Path, tasks) -> list[str]:
             if name not in run:
                 run.append(name)
     return run
-
-
-def kept_report(results: list[dict], keep: str) -> dict:
-    """The report of the epoch a run keeps: its best (by the last report's best_epoch) or its last."""
-    final = results[-1]
-    if keep == "best" and final.get("best_epoch") is not None:
-        return next(r for r in results if r["epoch"] == final["best_epoch"])
-    return final
 
 
 def check_options(epochs_scale=None, max_train_examples=None, max_eval_examples=None, num_threads=None) -> None:
@@ -191,36 +205,6 @@ def check_out(out_dir: Path, checkpoint: Path) -> dict:
     return record
 
 
-def merge_rows(old: list[dict], new: list[dict], run: str) -> list[dict]:
-    """The rows of a table after a run of `run`: its old rows (those trained_as it; a table written before
-    trained_as was recorded: those of its task) replaced by `new`, where the first of them stood; every other
-    row kept, in order; a task not in the table before comes last."""
-    def of_run(row) -> bool:
-        trained_as = row.get("trained_as")
-        if not isinstance(trained_as, str) or not trained_as:
-            trained_as = row.get("task")
-        return trained_as == run
-
-    out, placed = [], False
-    for row in old:
-        if of_run(row):
-            if not placed:
-                out += new
-                placed = True
-        else:
-            out.append(row)
-    return out if placed else out + new
-
-
-def with_average(rows: list[dict]):
-    """The table of `rows` with the macro average of their scores as its last row."""
-    import pandas as pd
-
-    table = pd.DataFrame(rows)
-    average = {"task": MACRO_AVERAGE, "metric": "", "score": table["score"].mean() if len(table) else math.nan}
-    return pd.concat([table, pd.DataFrame([average])], ignore_index=True)
-
-
 def save_run(out_dir, run: str, rows: list[dict], history: list[dict], settings: dict, record: dict):
     """Merge one task run's rows and history lines into the folder's table and history as they are now (another
     finetune-all may have added tasks since), under the folder's lock, each file written atomically; `record`
@@ -253,12 +237,18 @@ def read_record(out: Path) -> dict:
 
 
 def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_train_examples=None,
-                 max_eval_examples=None, epochs_scale=None, num_threads=None, keep="best", log=print):
-    """Fine-tune `checkpoint` on each task; returns the results table (pandas DataFrame, last row: macro average)
-    of the folder (this run's tasks and those of earlier runs into it) and writes it to <out_dir>/finetune_all.csv.
-    `hparams`: a file path or an already-read dict. Every argument is checked before `out_dir` is made."""
+                 max_eval_examples=None, epochs_scale=None, num_threads=None, keep="best", from_sweeps=None,
+                 sweeps=None, transfer=False, log=print):
+    """Fine-tune `checkpoint` on each task; returns the results table (pandas DataFrame, last row: the mean, named
+    with its tasks) of the folder (this run's tasks and those of earlier runs into it) and writes it to
+    <out_dir>/finetune_all.csv; table.attrs["skipped"] ({task: why}) and table.attrs["subset"] (None, or what a
+    --max-train-examples run is not comparable with) say what the run left out. `hparams`: a file path or an
+    already-read dict; `from_sweeps` (a storage folder) and `sweeps` ({task: sweep folder}): take each task's
+    configuration from its sweep (sweep/finetune_sources.py). Every argument is checked before `out_dir` is made."""
     from trainables.finetune import finetune, load_pretrained, resolve_config
     from trainables.reporting import run_local
+
+    from .finetune_sources import TABLE4, choices_from_sweeps
 
     check_keep(keep)
     check_options(epochs_scale, max_train_examples, max_eval_examples, num_threads)
@@ -268,40 +258,55 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
     overrides = hparams if isinstance(hparams, dict) or hparams is None else read_hparams(hparams)
     overrides = overrides or {}
     runs = tasks_to_run(glue_dir, tasks)
-    configs = {}
+    skipped = skipped_tasks(glue_dir, runs, tasks)
+    choices = choices_from_sweeps(runs, checkpoint, from_sweeps, sweeps, transfer) if (from_sweeps or sweeps) else {}
+    configs, sources, notes = {}, {}, {}
     for task in runs:
+        choice = choices.get(task)
         config = task_config(task, checkpoint, glue_dir, overrides, max_train_examples, max_eval_examples,
-                             epochs_scale, keep)
+                             epochs_scale, keep, base=choice.config if choice else None)
         if num_threads:
             config["num_threads"] = num_threads
+        sources[task] = (choice.describe() if choice else TABLE4) + \
+            (" + --hparams" if overrides.get("all") or overrides.get(task) else "")
         try:
             resolve_config(config)  # the run's own checks (num_epochs > 0, ...), before anything is written
+            notes[task] = warmup_rule(task, config, glue_dir)
         except ConfigError as e:
             raise ConfigError(f"task {task}: {e}") from None
         configs[task] = config
     earlier = check_out(out_dir, checkpoint)
     load_pretrained(checkpoint, 2)  # refuses a bad checkpoint before any task runs
+    subset = subset_note(max_train_examples)
     record = {"checkpoint": str(checkpoint.resolve()), "glue_dir": str(glue_dir), "tasks": list(runs),
               "overrides": overrides, "max_train_examples": max_train_examples,
-              "max_eval_examples": max_eval_examples, "epochs_scale": epochs_scale, "keep": keep}
+              "max_eval_examples": max_eval_examples, "epochs_scale": epochs_scale, "keep": keep,
+              "comparable_with_full_runs": subset is None, "skipped": skipped}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / RECORD, {**record, "runs": earlier.get("runs") or {}}, default=str)  # the marker, first
+    for name, why in skipped.items():
+        log(f"skipped {name}: {why}")
+    if subset:
+        log(subset)
     table = None
     for task in runs:
         config = configs[task]
-        log(f"{task}: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items())
-                                    if k not in ("checkpoint", "glue_dir", "task")))
+        if notes[task]:
+            log(notes[task])
+        log(f"{task} ({sources[task]}): " + ", ".join(f"{k}={v}" for k, v in sorted(config.items())
+                                                        if k not in ("checkpoint", "glue_dir", "task")))
         ckpt_root = out_dir / CHECKPOINTS / task
         shutil.rmtree(ckpt_root, ignore_errors=True)
         run = run_local(finetune, config, ckpt_root, keep_last=1)
         final, kept = run.results[-1], kept_report(run.results, keep)
+        model = keep_model(run, ckpt_root, kept["epoch"])
         also = [t for t in glue.get_task(task).also_scores if f"{glue.get_task(t).key}_val_loss" in final]
         columns = ("task", "epoch", "score", "val_loss", "train_loss", "wall_s",
                    *(f"{glue.get_task(t).key}_{k}" for t in also for k in (glue.get_task(t).metric, "val_loss")))
         history = [{**{k: r.get(k) for k in columns}, "task": task} for r in run.results]  # the merge's key
-        model = str(run.checkpoints[-1] / "hf") if run.checkpoints else ""
         common = {"epoch": kept["epoch"], "epochs": final["epoch"], "n_train": final["n_train"],
-                  "wall_s": final["wall_s"], "model": model, "trained_as": task}
+                  "wall_s": final["wall_s"], "model": model, "trained_as": task, "hparams_from": sources[task],
+                  "subset": f"first {max_train_examples} train examples" if subset else ""}
         rows = [{"task": task, "metric": kept["metric"], "score": 100 * kept["score"],
                  "val_loss": kept["val_loss"], "n_valid": kept["n_valid"], **common}]
         log(f"{task}: {kept['metric']} {100 * kept['score']:.1f} at epoch {kept['epoch']:g} of {final['epoch']:g} "
@@ -312,17 +317,24 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
                          "val_loss": kept[f"{t.key}_val_loss"], "n_valid": kept[f"{t.key}_n_valid"], **common})
             log(f"{name}: {t.metric} {100 * kept[f'{t.key}_{t.metric}']:.1f} (the {task} run's model)")
         settings = {k: v for k, v in config.items() if k not in ("checkpoint", "task")}
+        settings["hparams_from"] = sources[task]
         table = save_run(out_dir, task, rows, history, settings, record)
+    table.attrs.update(skipped=skipped, subset=subset)
     return table
 
 
-def format_table(table) -> str:
-    lines = [f"{'task':<14} {'metric':<9} {'score':>6} {'epoch':>9}"]
-    for row in table.to_dict("records"):
-        epoch = row.get("epoch")
-        where = f"{epoch:g}/{row['epochs']:g}" if isinstance(epoch, (int, float)) and epoch == epoch else ""
-        lines.append(f"{row['task']:<14} {row['metric'] or '':<9} {row['score']:>6.1f} {where:>9}")
-    return "\n".join(lines)
+def keep_model(run, ckpt_root: Path, epoch) -> str:
+    """The run's final model (the kept epoch's: trainables.finetune writes it into the last checkpoint) moved to
+    <ckpt_root>/model_epoch_<epoch>, named after the epoch it holds; the checkpoints (optimizer state: finetune-all
+    never resumes a run) removed. "" when the run saved no model."""
+    if not run.checkpoints or not (run.checkpoints[-1] / "hf").is_dir():
+        return ""
+    target = ckpt_root / f"model_epoch_{float(epoch):g}"
+    shutil.rmtree(target, ignore_errors=True)
+    (run.checkpoints[-1] / "hf").rename(target)
+    for path in run.checkpoints:
+        shutil.rmtree(path, ignore_errors=True)
+    return str(target)
 
 
 def default_glue() -> Path:

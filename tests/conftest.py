@@ -92,11 +92,14 @@ def small_sweep(tiny_data, tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (setup.cfg runs the tests on one worker per core), every test of the one real session sweep
-    runs on the same worker, which makes that sweep once, not once a worker."""
+    """Under pytest-xdist (setup.cfg runs the tests on one worker per core), the tests of one module run on one
+    worker, which makes its module fixtures (a tiny family, a pretrained model) once, not once a worker; and every
+    test of the one real session sweep, whatever its module, on the same worker, which makes that sweep once."""
     for item in items:
         if "small_sweep" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("small_sweep"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 def watch_table(path, find, process, timeout=300, every=0.2):

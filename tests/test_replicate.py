@@ -4,6 +4,7 @@ scores, and every bad input (one line, exit 2, nothing written). Real tiny runs 
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -239,6 +240,75 @@ def test_an_ensemble_family_of_two_seeds_is_scored_and_evaluated(teachers, tiny_
     assert 0 <= scored["builtin_pairs"] <= 1
     assert scored["test_loss"] == pytest.approx(row["test_loss"], rel=1e-5)  # evaluate's own, on the same split
     assert main(["status", "pairs", "--storage", str(runs)]) == 0
+
+
+def tiny_rte(folder):
+    """rte.{train,valid}.jsonl of 32 and 16 pairs: label 0 when the second sentence repeats the first one's start."""
+    import random
+
+    words = "the cat dog bird sat ran saw a big small red old man woman child house tree park".split()
+    rng = random.Random(0)
+    folder.mkdir(parents=True)
+    for split, n in (("train", 32), ("valid", 16)):
+        lines = []
+        for i in range(n):
+            first = rng.sample(words, 6)
+            second = first[:3] if i % 2 == 0 else rng.sample(words, 3)
+            lines.append(json.dumps({"sentence1": " ".join(first), "sentence2": " ".join(second),
+                                     "label": i % 2, "idx": i}))
+        (folder / f"rte.{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_family_and_its_ensembles_fine_tuned_give_the_superglue_column_with_its_tasks(teachers, tmp_path,
+                                                                                         capsys):
+    runs, exp = teachers
+    glue_dir = tiny_rte(tmp_path / "glue")
+    hparams = tmp_path / "hp.yaml"
+    hparams.write_text("all: {num_epochs: 2, batch_size: 8, max_length: 48, num_threads: 1, lr: 3.0e-3, "
+                       "num_warmup_steps: 2}\n")
+    members = read_table(exp / "results.csv")
+    for name in ("teacher", "pairs"):  # pairs: the direct ensemble of the test above (every member fine-tuned)
+        code = main(["finetune-family", name, "--storage", str(runs), "--glue", str(glue_dir), "--tasks", "rte",
+                     "--hparams", str(hparams)])
+        out, err = capsys.readouterr()
+        assert code == 0, err[-2000:]
+        assert "not the paper's SuperGLUE mean" in out and f"babysweep analyze compare {name}" in out
+    for tid in members["trial_id"]:
+        table = pd.read_csv(exp / "finetune" / tid / "finetune_all.csv")
+        assert list(table["task"]) == ["rte", "macro average"] and table["metric"].iloc[-1] == "mean of 1: rte"
+        record = json.loads((exp / "finetune" / tid / "finetune_all.json").read_text())
+        assert record["checkpoint"] == str(Path(members.set_index("trial_id").loc[tid, "checkpoint"]).resolve())
+    ensemble = read_table(runs / "pairs" / "results.csv").iloc[0]
+    model = pd.read_csv(runs / "pairs" / "finetune" / ensemble["trial_id"] / "finetune_all.csv")["model"].iloc[0]
+    assert is_ensemble(model) and len(ensemble_members(model)) == 2  # one classifier a member, fine-tuned together
+
+    code = main(["analyze", "compare", "teacher", "pairs", "--storage", str(runs)])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    text = out + err + "".join(p.read_text() for p in runs.rglob("compare.md"))
+    assert "SuperGLUE: mean of 1 tasks (rte) for 2 model(s)" in text and "SuperGLUE" in text
+
+
+@pytest.mark.slow
+def test_a_family_with_a_model_folder_missing_is_refused_before_any_fine_tuning(teachers, tmp_path, capsys):
+    from sweep.finetune_family import family_models
+    from sweep.experiment import load_experiment
+
+    runs, exp = teachers
+    glue_dir = tiny_rte(tmp_path / "glue")
+    table = read_table(exp / "results.csv")
+    broken = tmp_path / "runs"
+    shutil.copytree(exp, broken / "teacher", ignore=shutil.ignore_patterns("trial_*", "finetune"))
+    assert [tid for tid, _ in family_models(load_experiment("teacher", runs))] == list(table["trial_id"])
+    (broken / "teacher" / "results.csv").write_text(
+        (exp / "results.csv").read_text().replace(str(table["checkpoint"].iloc[1]), str(tmp_path / "gone")))
+    code, lines = run_cli(capsys, "finetune-family", "teacher", "--storage", broken, "--glue", glue_dir,
+                          "--tasks", "rte")
+    assert code == 2 and len(lines) == 1, lines
+    assert f"trial {table['trial_id'].iloc[1]} has no model folder ({tmp_path / 'gone'})" in lines[0]
+    assert not (broken / "teacher" / "finetune").exists()
 
 
 @pytest.mark.slow

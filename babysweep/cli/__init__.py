@@ -4,7 +4,7 @@ holds their `cmd_*` functions; none holds logic of its own.
     data.py         data generate, data prepare
     train.py        train (one configuration, outside any sweep)
     experiments.py  launch, resume, status, demo, rerun, evaluate
-    finetune.py     finetune-all
+    finetune.py     finetune-all, finetune-family
     analyze.py      analyze correlate, analyze stability
     report.py       report (one self-contained HTML page of a sweep)
     replicate.py    replicate (a recipe trained with S seeds as one family; direct-ensemble families)
