@@ -13,6 +13,7 @@ sweep/finetune_table.py). Each task's row is the epoch its run keeps (`keep`, de
 task's metric, the earlier on a tie; last: the last epoch), whose model the row names: <out>/checkpoints/<task>/
 model_epoch_<E>, named after the epoch it holds. A row says where its configuration came from (`hparams_from`:
 "Table 4", or the sweep and trial, "+ --hparams" when the file changed it). The table (task, metric, score in %,
+`majority`: the score of always predicting the train split's most common label, the floor a model must clear,
 epoch (the kept one), val_loss there, epochs trained, examples, seconds, model) ends with the mean of its scores,
 named with its tasks and their number (the paper's mean is over the 11 tasks of its Table 5; a table over fewer
 says which it lacks), in <out>/finetune_all.csv; the per-epoch reports go to <out>/history.csv.
@@ -61,7 +62,7 @@ OWN = (RECORD, TABLE, HISTORY, CHECKPOINTS, LOCK)  # what a finetune-all folder 
 from trainables.names import EXPERIMENT_RECORD  # noqa: E402  (constants only: --help stays fast)
 
 from .finetune_table import (  # noqa: E402,F401  (merge_rows, format_table: also imported from here)
-    MACRO_AVERAGE, format_table, kept_report, merge_rows, skipped_tasks, warmup_rule, with_average)
+    MACRO_AVERAGE, format_table, kept_report, majority_baseline, merge_rows, skipped_tasks, warmup_rule, with_average)
 DEFAULT_GLUE = "glue_filtered"
 
 
@@ -307,14 +308,16 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
         common = {"epoch": kept["epoch"], "epochs": final["epoch"], "n_train": final["n_train"],
                   "wall_s": final["wall_s"], "model": model, "trained_as": task, "hparams_from": sources[task],
                   "subset": f"first {max_train_examples} train examples" if subset else ""}
-        rows = [{"task": task, "metric": kept["metric"], "score": 100 * kept["score"],
+        floor = {t: majority_baseline(t, glue_dir, max_train_examples, max_eval_examples) for t in (task, *also)}
+        rows = [{"task": task, "metric": kept["metric"], "score": 100 * kept["score"], "majority": floor[task],
                  "val_loss": kept["val_loss"], "n_valid": kept["n_valid"], **common}]
         log(f"{task}: {kept['metric']} {100 * kept['score']:.1f} at epoch {kept['epoch']:g} of {final['epoch']:g} "
             f"(keep {keep}; val_loss {kept['val_loss']:.4f}, {final['wall_s']:.0f} s)")
         for name in also:  # mnli-mm: the same run, at the same kept epoch
             t = glue.get_task(name)
             rows.append({"task": name, "metric": t.metric, "score": 100 * kept[f"{t.key}_{t.metric}"],
-                         "val_loss": kept[f"{t.key}_val_loss"], "n_valid": kept[f"{t.key}_n_valid"], **common})
+                         "majority": floor[name], "val_loss": kept[f"{t.key}_val_loss"],
+                         "n_valid": kept[f"{t.key}_n_valid"], **common})
             log(f"{name}: {t.metric} {100 * kept[f'{t.key}_{t.metric}']:.1f} (the {task} run's model)")
         settings = {k: v for k, v in config.items() if k not in ("checkpoint", "task")}
         settings["hparams_from"] = sources[task]

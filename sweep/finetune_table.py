@@ -129,16 +129,30 @@ def warmup_rule(task: str, config: dict, glue_dir) -> str | None:
             f"reaches its peak")
 
 
+def majority_baseline(task: str, glue_dir, max_train_examples=None, max_eval_examples=None) -> float:
+    """The task's score (in %) of always predicting its train split's most common label, on the validation
+    examples a run scores: the floor a fine-tuned model must clear (MRPC and QQP F1 0 when that label is 0)."""
+    from collections import Counter
+
+    t = glue.get_task(task)
+    train = glue.read_split(glue_dir, t.part_of or task, "train", max_train_examples)
+    label = Counter(y for _, y in train).most_common(1)[0][0]
+    valid = [y for _, y in glue.read_split(glue_dir, task, "validation", max_eval_examples)]
+    return 100 * glue.score(task, valid, [label] * len(valid))
+
+
 def format_table(table, skipped=None, subset=None) -> str:
     """The table as finetune-all prints it: a row a task, the aggregate named with its tasks, what was left out."""
-    lines = [f"{'task':<14} {'metric':<9} {'score':>6} {'epoch':>9}"]
+    lines = [f"{'task':<14} {'metric':<9} {'score':>6} {'epoch':>9} {'majority':>9}"]
     rows = table.to_dict("records")
     for row in rows:
         if row["task"] == MACRO_AVERAGE:
             continue
         epoch = row.get("epoch")
         where = f"{epoch:g}/{row['epochs']:g}" if isinstance(epoch, (int, float)) and epoch == epoch else ""
-        lines.append(f"{row['task']:<14} {row['metric'] or '':<9} {row['score']:>6.1f} {where:>9}")
+        majority = row.get("majority")
+        floor = f"{majority:.1f}" if isinstance(majority, (int, float)) and majority == majority else ""
+        lines.append(f"{row['task']:<14} {row['metric'] or '':<9} {row['score']:>6.1f} {where:>9} {floor:>9}")
     tasks = [str(r["task"]) for r in rows if r["task"] != MACRO_AVERAGE]
     average = next((r for r in rows if r["task"] == MACRO_AVERAGE), None)
     if average is not None:

@@ -76,6 +76,23 @@ def test_a_warm_up_over_half_the_run_is_scaled_to_a_tenth_with_one_line(tmp_path
         assert "\n" not in line
 
 
+def test_the_majority_baseline_is_the_score_of_the_most_common_train_label(tmp_path):
+    from sweep.finetune_table import majority_baseline
+
+    (tmp_path / "mrpc.train.jsonl").write_text("".join(json.dumps(
+        {"sentence1": "a", "sentence2": "b", "label": y}) + "\n" for y in [1, 1, 0]))
+    (tmp_path / "mrpc.valid.jsonl").write_text("".join(json.dumps(
+        {"sentence1": "a", "sentence2": "b", "label": y}) + "\n" for y in [1, 0, 0, 0]))
+    # always 1: precision 1/4, recall 1: F1 = 2 * 1 / (2 * 1 + 3 + 0) = 0.4
+    assert majority_baseline("mrpc", tmp_path) == pytest.approx(40.0)
+    (tmp_path / "rte.train.jsonl").write_text("".join(json.dumps(dict(RTE, label=y)) + "\n" for y in [0, 1, 1]))
+    (tmp_path / "rte.valid.jsonl").write_text("".join(json.dumps(dict(RTE, label=y)) + "\n" for y in [0, 1, 1, 1]))
+    assert majority_baseline("rte", tmp_path) == pytest.approx(75.0)
+    assert majority_baseline("rte", tmp_path, max_eval_examples=1) == pytest.approx(0.0)  # the scored examples
+    root = shared_data("glue_filtered")
+    assert 45 < majority_baseline("rte", root) < 55  # RTE's validation set is near balanced
+
+
 def test_max_train_examples_counts_in_the_warm_up_rule(tmp_path):
     write_lines(tmp_path / "rte.train.jsonl", 2490, RTE)
     config = {"batch_size": 32, "num_epochs": 2, "num_warmup_steps": 200, "max_train_examples": 64}
