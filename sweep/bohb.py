@@ -26,7 +26,7 @@ from ray.tune.search.bohb import TuneBOHB
 
 from . import ray_compat as rc
 from .budget import ComputeBudget
-from .rungs import EPS, bracket_budgets, bracket_count
+from .rungs import EPS, bracket_count, bracket_units, ray_bracket_budgets, units
 
 
 class ResumableTuneBOHB(TuneBOHB):
@@ -99,29 +99,33 @@ class ResumableTuneBOHB(TuneBOHB):
 UNITS = "hyperband_units"  # the budget the brackets count in: epochs / budget_unit
 
 
-class ResumableHyperBandForBOHB(rc.HyperBandState, HyperBandForBOHB):
+class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB):
     """HyperBandForBOHB that hands the searcher the results Ray's controller withholds from it (the module
-    docstring), counts budgets in units of the space's minimum budget, and does not put restored finished trials
-    into its brackets. The searcher it feeds is handed to it (`use_searcher`, done by `connect`).
+    docstring), halves at hpbandster's budgets counted in units of the space's reporting step, and does not put
+    restored finished trials into its brackets. The searcher it feeds is handed to it (`use_searcher`, done by
+    `connect`).
 
-    Budget units: Ray's HyperBand assumes a minimum budget of 1 (its smallest rung is max_t * eta^-s_max with
-    s_max from max_t alone) and truncates rungs to integers, so a space with budget {min: 3, max: 27} got rungs at
-    1 epoch (below its minimum), and one with fractional budgets lost its rungs. Here budgets count in units of
-    the trainable's reporting step (budget_unit: the space's budget_step, else its minimum) and the number of
-    brackets follows hpbandster's (min_t: its min_budget), so rungs fall on reports and never below the minimum
-    (the arithmetic: sweep/rungs.py).
+    Rungs: Ray's HyperBand assumes a minimum budget of 1 (its smallest rung is max_t * eta^-s_max with s_max from
+    max_t alone) and truncates rungs to integers, r = int(min(r * eta, max_t)): a space with budget {min: 3, max: 27}
+    got rungs at 1 epoch (below its minimum), one with fractional budgets lost its rungs, and one whose maximum is
+    not r0 * eta^s ended brackets below it ({min: 1, max: 10}: at int(10 / 9) * 9 = 9 epochs, so no trial of them
+    was complete). Here budgets count in units of the trainable's reporting step (budget_unit: the space's
+    budget_step, else its minimum), the brackets are hpbandster's (min_t: its min_budget; None: one unit), and each
+    bracket halves at hpbandster's budgets max * eta^-i rounded to a report, never below the minimum, its last rung
+    max_t exactly (sweep/rungs.py bracket_units, in Ray's bracket by sweep/ray_compat.py RungBracket).
 
     On resume Ray re-adds every trial, TERMINATED ones included. Stock HyperBandForBOHB files them into a
     fresh bracket as if they were to run; they never report again, so that bracket never completes its rung
     and any trial paused in it waits forever (the sweep hangs with nothing running)."""
 
     def __init__(self, time_attr="epoch", max_t=81, budget_unit=1.0, min_t=None, searcher=None, **kwargs):
-        max_units = max(1, round(max_t / budget_unit))
+        max_units = units(max_t, budget_unit)
         super().__init__(time_attr=UNITS, max_t=max_units, **kwargs)
         self.budget_attr, self.budget_unit = time_attr, budget_unit
-        if min_t is not None:
-            # as many brackets as hpbandster: the smallest rung max * eta^-s_max stays at or above the minimum
-            self.brackets_per_band = bracket_count(max_units, self.eta, min_t / budget_unit)
+        self.min_units = 1.0 if min_t is None else min_t / budget_unit
+        # as many brackets as hpbandster: the smallest rung max * eta^-s_max stays at or above the minimum
+        self.brackets_per_band = bracket_count(max_units, self.eta, self.min_units)
+        self.use_own_rungs()
         if searcher is not None:
             self.use_searcher(searcher)
 
@@ -139,14 +143,23 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, HyperBandForBOHB):
         """Add the budget in units to a result, in place (Ray passes the same dict on to the searcher). Schedulers
         pickled before units existed count in their own time_attr and have nothing to add."""
         if self.time_attr == UNITS and result and result.get(self.budget_attr) is not None:
-            result[UNITS] = result[self.budget_attr] / self.budget_unit
+            result[UNITS] = float(units(result[self.budget_attr], self.budget_unit))
         return result
 
+    def rungs_for(self, s) -> list:
+        """The rungs (units) of a new bracket s (sweep/rungs.py). A scheduler pickled before min_units existed
+        had its minimum at one unit (budget_unit was the minimum)."""
+        return bracket_units(s, self.max_units, self.eta, self.__dict__.get("min_units", 1.0))
+
     def rungs_of(self, trial) -> list:
-        """The budgets (units) at which the trial's bracket compares its trials (sweep/rungs.py)."""
+        """The budgets (units) at which the trial's bracket compares its trials: its own rungs, or stock Ray's
+        for a bracket saved before babysweep had them (sweep/rungs.py)."""
         bracket, band_idx = self.placed[trial]
+        own = rc.rungs(bracket)
+        if own is not None:
+            return own
         s = self.brackets_per_band - 1 - self.bands[band_idx].index(bracket)
-        return bracket_budgets(s, self.max_units, self.eta)
+        return ray_bracket_budgets(s, self.max_units, self.eta)
 
     # -------------------------------------------------------------- the brackets, saved and rebuilt on resume
     def snapshot(self) -> dict:

@@ -1,6 +1,7 @@
 """The two resume fixes of sweep/bohb.py on real TuneBOHB / HyperBandForBOHB objects, fed by hand: no Ray cluster,
 no training. Each fix is shown against the stock Ray class on the same input, so a test fails if the fix is lost
 or if Ray's own class stops needing it."""
+import copy
 import logging
 import math
 
@@ -11,6 +12,7 @@ from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.search.bohb import TuneBOHB
 
 from search_spaces.loader import SPACES_DIR, load_space
+from sweep import ray_compat as rc
 from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB, connect
 from sweep.budget import ComputeBudget
 
@@ -202,7 +204,7 @@ def test_restored_searcher_keeps_its_model(tmp_path):
 
 # ------------------------------------------------------------------------------------ ResumableHyperBandForBOHB
 
-class FakeController:
+class ControllerWithTrials:
     """The few attributes of Ray's TuneController a HyperBandForBOHB reads (on_trial_add reads none of them)."""
 
     def __init__(self, trials=(), searcher=None):
@@ -234,7 +236,7 @@ def bracketed(sched):
 @pytest.mark.parametrize("status", [Trial.TERMINATED, Trial.ERROR])
 def test_restored_finished_trial_is_not_put_in_a_bracket(status):
     sched, done = scheduler(), trial("done", status)
-    sched.on_trial_add(FakeController([done]), done)
+    sched.on_trial_add(ControllerWithTrials([done]), done)
     assert bracketed(sched) == [] and done not in sched._trial_info
     assert sched._state["bracket"] is None  # no bracket opened for it
 
@@ -242,7 +244,7 @@ def test_restored_finished_trial_is_not_put_in_a_bracket(status):
 @pytest.mark.parametrize("status", [Trial.PENDING, Trial.PAUSED])
 def test_unfinished_trial_is_put_in_a_bracket(status):
     sched, t = scheduler(), trial("t", status)
-    sched.on_trial_add(FakeController([t]), t)
+    sched.on_trial_add(ControllerWithTrials([t]), t)
     assert bracketed(sched) == [t] and t in sched._trial_info
 
 
@@ -250,7 +252,7 @@ def test_resume_order_finished_then_pending_brackets_only_the_pending_one():
     sched = scheduler()
     trials = [trial("a", Trial.TERMINATED), trial("b", Trial.ERROR), trial("c", Trial.TERMINATED),
               trial("d", Trial.PENDING)]
-    controller = FakeController(trials)
+    controller = ControllerWithTrials(trials)
     for t in trials:  # as a resume re-adds every restored trial, finished ones included
         sched.on_trial_add(controller, t)
     assert bracketed(sched) == [trials[3]]
@@ -258,7 +260,7 @@ def test_resume_order_finished_then_pending_brackets_only_the_pending_one():
 
 def test_stock_hyperband_for_bohb_brackets_a_terminated_trial():
     sched, done = scheduler(HyperBandForBOHB), trial("done", Trial.TERMINATED)
-    sched.on_trial_add(FakeController([done]), done)
+    sched.on_trial_add(ControllerWithTrials([done]), done)
     assert bracketed(sched) == [done]  # the bug the fix removes: a bracket slot for a trial that never reports
 
 
@@ -442,15 +444,51 @@ def test_budgets_count_in_units_of_the_spaces_minimum():
 
 def test_fractional_budgets_keep_their_rungs():
     """{min: 0.5, max: 2} reported every 0.25 epoch: stock Ray (integer budgets) has one bracket at 2, no early
-    stopping; in quarter epochs the brackets are hpbandster's: one with rungs at 0.5 and 1.5 epochs, one at 2."""
+    stopping; in quarter epochs the brackets are hpbandster's: one with rungs at 0.75 epochs (its 2/3, on a report)
+    and 2, one at 2."""
     stock = HyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, reduction_factor=3)
     assert [r for r in (stock._get_r0(s) for s in range(stock._s_max_1)) if r > 0] == [2]
     scheduler, s = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=2, min_t=0.5,
                                              budget_unit=0.25, reduction_factor=3), searcher()
     controller = FakeController(s)
     trial, _ = added(scheduler, controller, s, "t0")
-    # its most aggressive bracket halves once: Ray stops its trials at 1.5 epochs (tests/test_rungs.py)
-    assert [r * 0.25 for r in scheduler.rungs_of(trial)] == [0.5, 1.5]
+    # its most aggressive bracket halves once: Ray stops its trials at 0.75 and 2 epochs (tests/test_rungs.py)
+    assert [r * 0.25 for r in scheduler.rungs_of(trial)] == [0.75, 2.0]
+
+
+def milestones(bracket) -> list:
+    """The budgets a bracket's trials run to, rung by rung, as it halves (no trial in it: nothing to compare)."""
+    out = [rc.milestone(bracket)]
+    while bracket._halves:
+        bracket.successive_halving("val_loss", -1.0)
+        out.append(rc.milestone(bracket))
+    return out
+
+
+def test_a_bracket_resumes_on_babysweeps_rungs_and_one_saved_before_them_on_rays():
+    """Budget 1 to 10: the most aggressive bracket's rungs 1, 3, 10 travel in the snapshot and are rebuilt as they
+    were; a snapshot saved before babysweep had its own rungs (no "rungs") goes on as stock Ray: 1, 3, 9."""
+    def fresh():
+        return ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=10, min_t=1,
+                                         reduction_factor=3)
+
+    sched, s = fresh(), searcher()
+    t0, _ = added(sched, FakeController(s), s, "t0")
+    assert sched.rungs_of(t0) == [1, 3, 10]
+    snapshot = sched.snapshot()
+    again = fresh()
+    again._rebuild(snapshot)
+    bracket = again._places["t0"][0]
+    assert rc.bracket_state(bracket) == snapshot["bands"][0][0]["fields"]  # its rungs included
+    assert milestones(bracket) == [1, 3, 10]
+
+    legacy = copy.deepcopy(snapshot)
+    for band in legacy["bands"]:
+        for data in filter(None, band):
+            del data["fields"]["rungs"]
+    old = fresh()
+    old._rebuild(legacy)
+    assert rc.rungs(old._places["t0"][0]) is None and milestones(old._places["t0"][0]) == [1, 3, 9]
 
 
 # ------------------------------------------------------------------------------------ the brackets across a resume

@@ -135,3 +135,14 @@ def test_the_scan_catches_what_it_is_for(tmp_path, made):
                    "    # tuner._local_tuner in a comment is no access\n"
                    "    return tuner._local_tuner, getattr(scheduler, '_trial_info')\n")
     assert [line for line, _ in offences(bad, ray_private_names(made))] == [1, 2, 5, 5]
+
+
+def test_a_bracket_on_babysweeps_rungs_is_saved_and_rebuilt_with_them():
+    from sweep.bohb import ResumableHyperBandForBOHB
+
+    scheduler = ResumableHyperBandForBOHB(time_attr="epoch", metric="val_loss", mode="min", max_t=10, min_t=1)
+    bracket = scheduler._create_bracket(2)
+    assert ray_compat.rungs(bracket) == [1, 3, 10] and ray_compat.milestone(bracket) == 1
+    again = ray_compat.new_bracket(ray_compat.bracket_state(bracket))
+    assert isinstance(again, ray_compat.RungBracket) and ray_compat.rungs(again) == [1, 3, 10]
+    assert ray_compat.bracket_state(again) == ray_compat.bracket_state(bracket)
