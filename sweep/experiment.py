@@ -28,8 +28,8 @@ from . import folder, selection
 from .errors import SweepError
 from .folder import DEFAULT_STORAGE, DRIVER, RECORD, SPACE  # noqa: F401
 from .kinds import ExperimentSpec, spec_from_record
-from .table import (EVALUATION, FINISHED, HISTORY, STATES, TABLE, check_history_covers, check_reported, merge_evaluation,
-                    read_history, read_table, require_column)
+from .table import (EVALUATION, FINISHED, HISTORY, STATES, TABLE, check_history_covers, check_reported, history_columns,
+                    merge_evaluation, read_history, read_table, require_column)
 
 
 @dataclass
@@ -80,12 +80,29 @@ class Experiment:
     def metric(self) -> str:
         """The space's metric; val_loss (what every babysweep trainable reports) when the folder has no readable
         copy of its space."""
+        return self.metric_and_mode()[0]
+
+    def metric_and_mode(self) -> tuple:
+        """(the space's metric, its mode: min or max); (val_loss, min) when the folder has no readable space."""
         from search_spaces.loader import SpaceError
 
         try:
-            return self.space.metric
+            return self.space.metric, self.space.mode
         except (SpaceError, OSError):
-            return "val_loss"
+            return "val_loss", "min"
+
+    def history_metric(self) -> tuple:
+        """(metric, mode) the history's curves are drawn in: the space's, or val_loss (min) for a history written
+        before babysweep recorded the space's metric there (a fine-tuning sweep's, then val_loss alone)."""
+        metric, mode = self.metric_and_mode()
+        history = self.history
+        return (metric, mode) if metric in history.columns or "val_loss" not in history.columns else ("val_loss", "min")
+
+    @property
+    def finetunes(self) -> bool:
+        """Whether its trials fine-tune a pretrained model on a (Super)GLUE task (the spec's, sweep/kinds/base.py):
+        what follows such a sweep is finetune-all with its best configuration, not BLiMP scoring of its models."""
+        return self.spec.finetunes
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -102,8 +119,8 @@ class Experiment:
         """history.csv, checked (sweep/table.py: torn lines skipped with a warning) and against the results table:
         a history that lacks reports the table records is a SweepError."""
         if not self.history_path.is_file():
-            return pd.DataFrame(columns=["trial_id", "epoch", "val_loss", "wall_s", "time"])
-        history = read_history(self.history_path)
+            return pd.DataFrame(columns=history_columns(self.metric))
+        history = read_history(self.history_path, metric=self.metric)
         if self.has_table:
             check_history_covers(history, self.table, self.history_path, self.table_path)
         return history

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 from ray.tune import Callback
 
-from .table import ERROR, EVALUATION, FINISHED, HISTORY, HISTORY_COLUMNS, TABLE, merge_evaluation, order_columns, read_table, \
-    write_table
+from .table import ERROR, EVALUATION, FINISHED, HISTORY, TABLE, history_columns, merge_evaluation, order_columns, \
+    read_table, write_table
 
 REPORTED = ("epoch", "val_loss", "test_loss", "wall_s", "tokens_per_s", "mfu", "diverged",
             "score", "metric")  # score / metric: a fine-tuning trial's task metric (the SuperGLUE spaces maximise it)
@@ -71,6 +71,16 @@ def ends_a_line(path) -> bool:
             return True
         f.seek(-1, 2)
         return f.read(1) == b"\n"
+
+
+def history_header(path) -> list[str] | None:
+    """The columns of the history file at `path` (its first line), None when it has none yet."""
+    try:
+        with open(path, newline="") as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return None
+    return next(csv.reader([first]), None) if first.strip() else None
 
 
 def better(value, than, mode: str) -> bool:
@@ -156,7 +166,8 @@ class ResultsTable(Callback):
         failures.POLICY.saw_report()  # the fail-fast rule applies before a run's first report only
         row = self.row(trial)
         row["state"] = "RUNNING"
-        for key in REPORTED:
+        metric, mode = self.ranked_by()
+        for key in (*REPORTED, metric):  # the space's metric, whatever its name (a trainable of the user's)
             if result.get(key) is not None:
                 row[key] = result[key]
         # where the trial runs now (Ray adds node_ip and pid to every result; node_id comes from our reporter,
@@ -170,18 +181,26 @@ class ResultsTable(Callback):
             row["gpu_s"] = result["wall_s"] * self.gpus_per_trial
         if result.get("val_loss") is not None:
             row["best_val_loss"] = min(row.get("best_val_loss", math.inf), result["val_loss"])
+        # the best of the sweep's own metric so far, by its mode; a diverged report's score says nothing of the model
+        if metric != "val_loss" and not result.get("diverged") and better(result.get(metric),
+                                                                          row.get(f"best_{metric}"), mode):
+            row[f"best_{metric}"] = result[metric]
         history = Path(self.experiment_dir) / HISTORY
-        new = not history.exists()
-        line = [trial.trial_id, result.get("epoch"), result.get("val_loss"), result.get("wall_s"), f"{time.time():.3f}"]
-        with storage_guard(history, self.experiment_dir), open(history, "a", newline="") as f:
-            # appended, never rewritten: read_history skips a torn line (a kill, a full disk mid-line); one torn
-            # before is ended first, so that it does not swallow this report
-            if not new and not ends_a_line(history):
-                f.write("\n")
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(HISTORY_COLUMNS)
-            writer.writerow(line)
+        with storage_guard(history, self.experiment_dir):
+            # in the file's own columns: a history begun by an earlier version (without the metric) keeps its
+            # header, so that no line has more fields than it (read_history would skip it as torn)
+            columns = history_header(history)
+            with open(history, "a", newline="") as f:
+                # appended, never rewritten: read_history skips a torn line (a kill, a full disk mid-line); one torn
+                # before is ended first, so that it does not swallow this report
+                if columns is not None and not ends_a_line(history):
+                    f.write("\n")
+                writer = csv.writer(f)
+                if columns is None:
+                    columns = history_columns(metric)
+                    writer.writerow(columns)
+                now = {"trial_id": trial.trial_id, "time": f"{time.time():.3f}"}
+                writer.writerow([now[c] if c in now else result.get(c) for c in columns])
         self.dirty = True
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
@@ -196,15 +215,27 @@ class ResultsTable(Callback):
         # babysweep.json's metrics are those of the model in the folder: a fine-tuning run that keeps its best epoch
         # writes that epoch's report beside its model
         row = self.row(trial)
-        # a callback pickled by an earlier version has no keep (it kept the last) nor metric (it ranked by val_loss)
+        # a callback pickled by an earlier version has no keep (it kept the last)
         keep = getattr(self, "keep", "last")
-        metric, mode = getattr(self, "metric", "val_loss"), getattr(self, "mode", "min")
+        metric, mode = self.ranked_by()
         value, column = metrics.get(metric), f"checkpoint_{metric}"
-        if keep == "best" and "checkpoint" in row and not better(value, row.get(column), mode):
+        # A fine-tuning trial writes the model it keeps (its best epoch so far) into every checkpoint: a later
+        # checkpoint holding the same epoch's model is named instead, for Ray keeps a trial's latest checkpoint and
+        # its best-scoring one only, and may delete the one named before; so is any when that one is gone
+        same_model = metrics.get("epoch") is not None and metrics.get("epoch") == row.get("checkpoint_epoch") \
+            and value == row.get(column)
+        named = row.get("checkpoint")
+        if keep == "best" and isinstance(named, str) and Path(named).exists() and not same_model \
+                and not better(value, row.get(column), mode):
             return
         row.update({"checkpoint": str(model), "checkpoint_epoch": metrics.get("epoch"),
                     "checkpoint_val_loss": metrics.get("val_loss"), column: value})
         self.dirty = True
+
+    def ranked_by(self) -> tuple:
+        """(metric, mode) of the experiment; a callback pickled by an earlier version has neither: it ranked by
+        val_loss (min)."""
+        return getattr(self, "metric", "val_loss"), getattr(self, "mode", "min")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         # Ray calls this when a trial ends for good: its schedule done, or its scheduler's STOP. The one proof of an

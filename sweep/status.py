@@ -15,6 +15,8 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
     return {
         "name": name, "experiment": str(exp.path), "results_table": str(exp.table_path), "driver": exp.driver(),
         "kind": exp.kind, "algo": exp.record.get("algo"), "samples": exp.record.get("samples"),
+        # what the sweep optimises (its space's), which the table's columns and the best trial are shown in
+        "metric": space.metric, "mode": space.mode,
         "budget_max": space.budget_max, "trials": len(df), "counts": exp.state_counts(),
         "trial_hours": float(df["wall_s"].sum() / 3600) if "wall_s" in df else 0.0,
         "gpu_hours": float(df["gpu_s"].sum() / 3600) if "gpu_s" in df else 0.0,
@@ -53,14 +55,26 @@ def cell(v, width=9):
     return fmt(v, missing="-").rjust(width)
 
 
+def metric_columns(metric: str) -> list[tuple]:
+    """(header, row key) of the status table's value columns: the sweep's metric and the best of it so far, then
+    val_loss when the metric is another (a fine-tuning sweep's score: its validation loss is shown beside it)."""
+    columns = [(metric[:9], metric), ("best", f"best_{metric}")]
+    return columns + ([("val_loss", "val_loss")] if metric != "val_loss" else [])
+
+
 def format_status(st: dict) -> str:
     short = {p: p.replace("one_minus_adam_", "1-").replace("num_", "").replace("_type", "")[:12] for p in st["searched"]}
-    head = f"{'trial':<14}{'state':>11}{'epoch':>7}{'val_loss':>10}{'best':>10}" + "".join(f"{short[p]:>13}" for p in st["searched"])
+    metric = st.get("metric", "val_loss")
+    values = metric_columns(metric)
+    head = f"{'trial':<14}{'state':>11}{'epoch':>7}" + "".join(f"{h:>10}" for h, _ in values) \
+        + "".join(f"{short[p]:>13}" for p in st["searched"])
     lines = [f"sweep {st['name']} ({st['algo']}, {st['trials']}/{st['samples']} trials, budget up to "
-             f"{st['budget_max']:g} epochs): driver {st['driver']}", head, "-" * len(head)]
+             f"{st['budget_max']:g} epochs, {metric} {st.get('mode', 'min')}): driver {st['driver']}", head,
+             "-" * len(head)]
     for r in st["rows"]:
-        lines.append(f"{r['trial_id']:<14}{r.get('state', ''):>11}{cell(r.get('epoch'), 7)}{cell(r.get('val_loss'), 10)}"
-                     f"{cell(r.get('best_val_loss'), 10)}" + "".join(cell(r.get(f'config/{p}'), 13) for p in st["searched"]))
+        lines.append(f"{r['trial_id']:<14}{r.get('state', ''):>11}{cell(r.get('epoch'), 7)}"
+                     + "".join(cell(r.get(key), 10) for _, key in values)
+                     + "".join(cell(r.get(f'config/{p}'), 13) for p in st["searched"]))
     lines.append("-" * len(head))
     lines.append("trials by state: " + (", ".join(f"{k} {v}" for k, v in st["counts"].items()) or "none yet"))
     lines.append(f"compute: {st['trial_hours']:.3f} trial-hours, {st['gpu_hours']:.3f} GPU-hours")

@@ -8,8 +8,10 @@ is read, merged and written.
                                  error_file (the full text, in <experiment>/errors/) for a trial that failed,
                                  warning (the trial's last, e.g. a damaged checkpoint it went back from),
                                  then what later steps add (scored_epoch, the suite scores, source_trial_id, ...)
-    <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, wall_s, time (budget curves).
-                                 Appended to, never rewritten. A trial that went back to an earlier checkpoint (its
+    <experiment>/history.csv     one line per report: trial_id, epoch, val_loss, the sweep's metric when it is
+                                 another (a fine-tuning space's score), wall_s, time (budget curves).
+                                 Appended to, never rewritten: each line in the columns of the file's own header
+                                 (a history begun by an earlier version keeps its columns). A trial that went back to an earlier checkpoint (its
                                  driver killed between a report and Ray's saved state, a damaged checkpoint) reports
                                  some epochs again: read_history keeps each trial's last report of an epoch, the one
                                  it went on from
@@ -47,8 +49,8 @@ from .table_schema import (  # noqa: F401  (the schema's names, also imported fr
     FINETUNE_SCHEMA, FINISHED, FIRST_COLUMNS, FRACTION, HISTORY, HISTORY_COLUMNS, HISTORY_SCHEMA, ID_COLUMNS,
     INF_ANYWHERE, INF_NEVER, INF_ON_DIVERGED, KNOWN_SUITES, LOSS, LOST, NUMBER, OBJECTIVE, PERCENT,
     RESERVED_PREFIXES, RESULTS, RULES, SECONDS, STATES, SUITE_PREFIXES, TABLE, TRUE_TEXT, Schema, _is_boolean,
-    _missing, _numbers, _some, check_table, column_kinds, paradigm_columns, paradigm_prefix, parse_bool, schema_of,
-    suite_columns)
+    _missing, _numbers, _some, check_table, column_kinds, history_columns, history_schema, paradigm_columns,
+    paradigm_prefix, parse_bool, schema_of, suite_columns)
 
 
 def _data_lines(data: bytes, n_rows: int):
@@ -98,10 +100,10 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
-def read_history(path, redone=False, warn=warn) -> pd.DataFrame:
+def read_history(path, redone=False, warn=warn, metric="val_loss") -> pd.DataFrame:
     """history.csv as one continuous history per trial: each (trial, epoch) once, its last report (the one the
     trial went on from). With redone, every line, the earlier reports of an epoch marked True in a `redone` column
-    (the cost of going back to a checkpoint).
+    (the cost of going back to a checkpoint). `metric`: the sweep's (its schema: history_schema).
 
     The file is appended to line by line: a writer killed mid-line leaves its last line without an end (torn), and
     the next writer's line then continues it (a line with the wrong number of fields). Those lines are skipped, with
@@ -133,12 +135,12 @@ def read_history(path, redone=False, warn=warn) -> pd.DataFrame:
         warn(f"{path}: skipped {len(skipped) + torn} torn line(s) ({'; '.join(where)}: a writer killed mid-line); "
              f"the history holds the other {len(kept)} report(s)")
     if not header:
-        df = pd.DataFrame(columns=HISTORY_COLUMNS)
+        df = pd.DataFrame(columns=history_columns(metric))
     else:
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *kept])
         df = _parse_csv(buffer.getvalue().encode("utf-8"))
-    df = check_table(df, path, HISTORY_SCHEMA, numbers)
+    df = check_table(df, path, history_schema(metric), numbers)
     again = df.duplicated(["trial_id", "epoch"], keep="last")
     if redone:
         return df.assign(redone=again)

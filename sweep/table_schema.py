@@ -12,7 +12,10 @@ gave them: `blimp_filtered` with `blimp/<UID>`, `blimp_supplement` with `supplem
 The schema (`check_table`, run by sweep/table.py's read_table and read_history on every read): what a table
 read from disk must hold before anything shows it as data.
 - Required columns: results.csv trial_id and state (every row the callback writes has both); evaluation.csv
-  trial_id and checkpoint (its key); history.csv trial_id, epoch and val_loss. Every other column is optional: a
+  trial_id and checkpoint (its key); history.csv trial_id, epoch and the sweep's metric or val_loss
+  (`history_schema`: a pretraining history has val_loss; a fine-tuning one has its space's metric, score, beside
+  val_loss, and one written before babysweep recorded the metric there has val_loss alone, and still reads). Every
+  other column is optional: a
   sweep that has just started has no epoch, val_loss or checkpoint yet. A reader that needs one says in one line
   that the table lacks it (sweep/table.py's `require_column`); and once a trial has reported (an epoch), the
   sweep's metric column must be there (`check_reported`, also sweep/table.py's).
@@ -42,10 +45,10 @@ from trainables.names import EVALUATION_TABLE, HISTORY_TABLE, RESULTS_TABLE
 from .errors import SweepError
 
 TABLE, HISTORY, EVALUATION = RESULTS_TABLE, HISTORY_TABLE, EVALUATION_TABLE
-FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss", "seed", "wall_s", "gpu_s",
-                 "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "diverged", "tokens_per_s", "mfu",
-                 "started_at"]
-HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]
+FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "score", "best_score", "test_loss", "seed",
+                 "wall_s", "gpu_s", "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "checkpoint_score",
+                 "diverged", "tokens_per_s", "mfu", "started_at"]
+HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]  # a sweep of val_loss; see history_columns
 ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
 FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
 # BabyLM's suites: score column -> prefix of its per-paradigm columns; any other suite S is its own prefix
@@ -71,6 +74,7 @@ COLUMN_KINDS = {
     "test_loss": LOSS, "scored_val_loss": LOSS, "train_loss": LOSS,
     "seed": NUMBER, "tokens_per_s": NUMBER, "mfu": NUMBER, "started_at": NUMBER, "failures": NUMBER,
     "worker_pid": NUMBER, "time": NUMBER, "score": NUMBER, "n_train": NUMBER, "n_valid": NUMBER,
+    "best_score": NUMBER, "checkpoint_score": NUMBER,
 }
 RULES = {  # kind -> (what a value must be, as the error says it; the test on a float that is not NaN)
     EPOCHS: ("a finite number >= 0 (epochs)", lambda v: math.isfinite(v) and v >= 0),
@@ -92,6 +96,7 @@ class Schema:
     unique: str | None = None               # a column no two rows share a value of
     infinite_loss: str = INF_ON_DIVERGED    # where +inf may stand in a loss column
     kinds: dict = field(default_factory=dict)  # column kinds that differ from COLUMN_KINDS in this table
+    any_of: tuple = ()                      # columns of which it must have one at least
 
 
 RESULTS = Schema("results table", ("trial_id", "state"), unique="trial_id")
@@ -102,6 +107,25 @@ FINETUNE_SCHEMA = Schema("fine-tuning table", ("task", "score"), infinite_loss=I
                          kinds={"score": PERCENT, "val_loss": LOSS})
 FINETUNE_HISTORY_SCHEMA = Schema("fine-tuning history", ("task", "epoch"), infinite_loss=INF_ANYWHERE,
                                  kinds={"val_loss": LOSS})
+
+
+def history_columns(metric="val_loss") -> list[str]:
+    """The columns of a new history.csv of a sweep of `metric`: val_loss always (every babysweep trainable reports
+    it), and the sweep's own metric beside it when that is another (a fine-tuning space's score)."""
+    if metric == "val_loss":
+        return list(HISTORY_COLUMNS)
+    return ["trial_id", "epoch", "val_loss", metric, "wall_s", "time"]
+
+
+def history_schema(metric="val_loss") -> Schema:
+    """The schema of the history of a sweep of `metric`: HISTORY_SCHEMA for val_loss; for another metric, trial_id,
+    epoch and that metric or val_loss (a history written before the metric was recorded there has val_loss only),
+    the metric a number (never -inf) unless COLUMN_KINDS says what it is."""
+    if metric == "val_loss":
+        return HISTORY_SCHEMA
+    kinds = {} if metric in COLUMN_KINDS else {metric: OBJECTIVE}
+    return Schema("history", ("trial_id", "epoch"), infinite_loss=INF_ANYWHERE, kinds=kinds,
+                  any_of=(metric, "val_loss"))
 
 
 def schema_of(path) -> Schema:
@@ -162,6 +186,9 @@ def check_table(df: pd.DataFrame, path, schema: Schema = RESULTS, lines=None) ->
         if column not in df.columns:
             raise SweepError(f"{path}: no {column} column, which every {schema.what} has (its columns: "
                              f"{_some(df.columns) or 'none'})")
+    if schema.any_of and not any(c in df.columns for c in schema.any_of):
+        raise SweepError(f"{path}: no {' or '.join(schema.any_of)} column, one of which every {schema.what} of this "
+                         f"sweep has (its columns: {_some(df.columns) or 'none'})")
     df = df.copy()
     for column in ("trial_id", "task"):
         if column in schema.required:

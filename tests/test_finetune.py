@@ -283,7 +283,9 @@ def test_finetune_rte_reports_and_restores_exactly(pretrained, tmp_path):
     assert first["keep"] == "best" and (first["best_score"], first["best_epoch"]) == (first["score"], 1)
 
     paused = run_local(finetune, config, tmp_path / "paused", stop_after=1)
-    assert len(paused.results) == 1 and not (paused.checkpoints[-1] / "hf").exists()
+    # a run stopped before its last epoch (a trial stopped at a rung) has its model too: the one kept so far
+    assert len(paused.results) == 1
+    assert json.loads((paused.checkpoints[-1] / "hf" / "babysweep.json").read_text())["metrics"]["epoch"] == 1
     resumed = run_local(finetune, config, tmp_path / "resumed", restore_from=paused.checkpoints[-1])
     assert [r["epoch"] for r in resumed.results] == [2]
     for key in ("score", "val_loss", "train_loss", "lr", "best_score", "best_epoch"):
@@ -434,17 +436,31 @@ def test_finetune_all_table(pretrained, tmp_path):
         finetune_all(pretrained, root, tmp_path / "out2", tasks=["boolq"], log=lambda m: None)
 
 
-@pytest.mark.slow
-def test_sweep_on_rte(pretrained, tmp_path):
+@pytest.fixture(scope="module")
+def rte_sweep(pretrained, tmp_path_factory):
+    """A real 2-trial BOHB sweep of the RTE space on the tiny pretrained model (schedules that end at 3 epochs:
+    models to keep); its folder."""
     from sweep.launch import SweepSpec, launch
-    from sweep.table import read_table
 
     root = shared_data("glue_filtered")
-    exp = launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
-                           storage=str(tmp_path / "runs"), name="rte",
-                           extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 32,
-                                  "max_eval_examples": 16, "max_length": 48, "num_threads": 1,
-                                  "num_epochs": 3}), verbose=0)  # schedules that end at 3 epochs: models to keep
+    storage = tmp_path_factory.mktemp("rte") / "runs"
+    return launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
+                            storage=str(storage), name="rte",
+                            extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 32,
+                                   "max_eval_examples": 16, "max_length": 48, "num_threads": 1,
+                                   "num_epochs": 3}), verbose=0)
+
+
+def trial_reports(exp, trial_id) -> list[dict]:
+    """result.json of a trial: its reports since its last restore."""
+    return [json.loads(line) for line in (exp / f"trial_{trial_id}" / "result.json").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_sweep_on_rte(rte_sweep):
+    from sweep.table import read_table
+
+    exp = rte_sweep
     table = read_table(exp / "results.csv")
     assert len(table) == 2 and (table["state"] == "TERMINATED").all()
     assert table["val_loss"].notna().all() and (table["config/task"] == "rte").all()
@@ -453,9 +469,7 @@ def test_sweep_on_rte(pretrained, tmp_path):
     # which the table names with that epoch's score
     finished = 0
     for row in table.to_dict("records"):
-        # result.json: the reports since the trial's last restore
-        results = [json.loads(line) for line in
-                   (exp / f"trial_{row['trial_id']}" / "result.json").read_text().splitlines()]
+        results = trial_reports(exp, row["trial_id"])
         assert all(0 <= r["score"] <= 1 for r in results) and results[-1]["keep"] == "best"
         assert results[-1]["best_score"] >= max(r["score"] for r in results)
         if results[-1]["epoch"] == 3:
@@ -463,3 +477,57 @@ def test_sweep_on_rte(pretrained, tmp_path):
             assert row["checkpoint_epoch"] == results[-1]["best_epoch"]
             assert row["checkpoint_score"] == results[-1]["best_score"]
     assert finished >= 1
+
+
+@pytest.mark.slow
+def test_a_sweep_on_budget_1_to_10_has_trials_that_reach_10_epochs_and_the_best_is_one(pretrained, tmp_path):
+    """RTE's own space: budget 1 to 10 epochs, num_epochs 10. HyperBand's rungs are hpbandster's (1, 3, 10 in the
+    first bracket; stock Ray's 1, 3, 9 stopped every trial an epoch short, and status said "best: none yet"): a
+    trial that survives the rungs runs to 10 epochs, is complete, and status names the best of those."""
+    from sweep.launch import SweepSpec, launch
+    from sweep.status import sweep_status
+    from sweep.table import read_table
+
+    root = shared_data("glue_filtered")
+    exp = launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
+                           storage=str(tmp_path / "runs"), name="rte-to-10",
+                           extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 16,
+                                  "max_eval_examples": 8, "max_length": 32, "num_threads": 1}), verbose=0)
+    table = read_table(exp / "results.csv")
+    assert (table["state"] == "TERMINATED").all() and (table["config/num_epochs"] == 10).all()
+    assert set(table["epoch"]) <= {1.0, 3.0, 10.0}  # stopped at a rung, or run to the maximum
+    reached = set(table.loc[table["epoch"] == 10, "trial_id"])
+    assert reached
+    best = sweep_status("rte-to-10", tmp_path / "runs")["best"]
+    assert best is not None and best["trial_id"] in reached and best["epoch"] == 10
+    top = table[table["epoch"] == 10].sort_values(["score", "trial_id"], ascending=[False, True]).iloc[0]
+    assert best["trial_id"] == top["trial_id"]  # the best score (mode max) among the complete trials
+
+
+@pytest.mark.slow
+def test_a_finetuning_sweep_records_its_score_and_names_each_trials_kept_model(rte_sweep, capsys):
+    from babysweep.cli import main
+    from sweep.experiment import load_experiment
+    from trainables.model_folder import find_model
+
+    exp = load_experiment("rte", rte_sweep.parent)
+    # history.csv: every report's score (the space's metric) beside its val_loss
+    history = exp.history
+    assert {"score", "val_loss"} <= set(history.columns) and history["score"].between(0, 1).all()
+    for tid, reports in ((t, trial_reports(rte_sweep, t)) for t in exp.table["trial_id"]):
+        mine = history[history["trial_id"] == tid].set_index("epoch")["score"]
+        assert all(mine[r["epoch"]] == r["score"] for r in reports)
+    # results.csv: every trial's kept model, wherever it stopped, a Hugging Face folder of the epoch it keeps
+    for row in exp.table.to_dict("records"):
+        last = trial_reports(rte_sweep, row["trial_id"])[-1]
+        model = Path(row["checkpoint"])
+        assert find_model(model) == model and (model / "config.json").is_file()
+        about = json.loads((model / "babysweep.json").read_text())
+        assert about["metrics"]["epoch"] == row["checkpoint_epoch"] == last["best_epoch"]
+        assert about["metrics"]["score"] == row["checkpoint_score"] == last["best_score"] == row["best_score"]
+    # status names the score, highest first
+    assert main(["status", "rte", "--storage", str(rte_sweep.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "score max" in out.splitlines()[0] and out.splitlines()[1].split()[3:6] == ["score", "best", "val_loss"]
+    best = exp.best_trial()
+    assert best is not None and f"best: {best['trial_id']} score {best['score']:.4f}" in out

@@ -18,7 +18,10 @@ trainables.loop).
 
 The model kept (`keep`, default best): with `best`, the fine-tuned model written at the end (the last
 checkpoint's `hf/`, and `output_dir` when given) is the best epoch's, and its babysweep.json holds that epoch's
-report; with `last`, the last epoch's. Every epoch is reported either way (BOHB needs each budget point); the best
+report; with `last`, the last epoch's. Every earlier checkpoint holds the model kept so far in its `hf/` too (the
+best epoch's up to there, or that epoch's), as a pretraining checkpoint is scorable where it stands: a trial that
+HyperBand stops at a rung, or that is paused and never resumed, has its model, which the results table names
+(sweep/results.py's `checkpoint` column) like any other. Every epoch is reported either way (BOHB needs each budget point); the best
 weights live in memory (on the CPU) while the run goes on and in each checkpoint while they are not the current
 ones, so a run paused after its best epoch and resumed still ends with that epoch's model.
 
@@ -318,7 +321,8 @@ def finetune(config: dict, reporter: Reporter | None = None) -> None:
         if loop.report_budget_point(reporter, metrics, progress, model, optimizer, scheduler, tokenizer=tokenizer,
                                     about=about, model_in_checkpoint=cfg["save_model"], output_dir=cfg["output_dir"],
                                     extra_state=best.extra_state(progress.step),
-                                    kept=best.kept(progress.step) if keep == "best" else None):
+                                    kept=best.kept(progress.step) if keep == "best" else None,
+                                    kept_in_every_checkpoint=True):
             return
 
 

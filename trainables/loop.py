@@ -24,7 +24,7 @@ for the trials it resumes and for re-runs of its trials (sweep.kinds.base.Experi
 import math
 import numbers
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -301,6 +301,21 @@ def earlier_checkpoints(folder: Path) -> list[Path]:
                   reverse=True)
 
 
+@contextmanager
+def holding_weights(model, state):
+    """`model` holding the weights `state` (a state_dict; None: its own) inside the block, its own put back after
+    it exactly (copied in place: the optimizer's references to the parameters stay valid)."""
+    if state is None:
+        yield model
+        return
+    own = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}  # on the CPU: no GPU memory
+    model.load_state_dict(state)
+    try:
+        yield model
+    finally:
+        model.load_state_dict(own)
+
+
 def save_hf_model(folder: Path, model, tokenizer, about: dict):
     """The model as any transformers tool reads it, with its tokenizer and how it was made (babysweep.json)."""
     from transformers.utils import logging as hf_logging
@@ -313,7 +328,7 @@ def save_hf_model(folder: Path, model, tokenizer, about: dict):
 
 def report_budget_point(reporter, metrics: dict, progress: Progress, model, optimizer, scheduler, *, tokenizer,
                         about: dict, model_in_checkpoint=True, scorable=False, output_dir=None, extra_state=None,
-                        kept=None) -> bool:
+                        kept=None, kept_in_every_checkpoint=False) -> bool:
     """Report `metrics` with a checkpoint. At the last point of a run that has not diverged, the model in Hugging
     Face format goes into the checkpoint (hf/, when model_in_checkpoint) and into output_dir (when given), with
     `about` and the metrics in its babysweep.json. With `scorable`, every checkpoint also holds the model's
@@ -323,8 +338,11 @@ def report_budget_point(reporter, metrics: dict, progress: Progress, model, opti
     back by `restore`. The manifest (checkpoint.json) goes in last, once every other file is there. `kept`:
     (state_dict, metrics) of the model to publish at the last point instead of the current one (fine-tuning's best
     epoch), with those metrics in its babysweep.json; the checkpoint keeps the current weights, and `model` is left
-    holding the kept ones (the run ends there). Returns True when the run stops here: its last point, or diverged
-    (no point training on from NaN weights)."""
+    holding the kept ones (the run ends there). With `kept_in_every_checkpoint` (and model_in_checkpoint), every
+    other checkpoint (before the last point, or a diverged one) holds hf/ too: the model kept so far (`kept`'s, or
+    the current one when not diverged), so that a trial HyperBand stops at a rung, which never reaches its last
+    point, has a model; the current weights are put back after it is written. Returns True when the run stops here: its last point, or
+    diverged (no point training on from NaN weights)."""
     metrics["wall_s"] = progress.wall_s
     metrics["gpu_s"] = progress.wall_s if next(model.parameters()).is_cuda else 0.0
     about = dict(about, metrics=metrics)
@@ -344,6 +362,11 @@ def report_budget_point(reporter, metrics: dict, progress: Progress, model, opti
                 save_hf_model(folder / "hf", model, tokenizer, about)
             if output_dir:
                 save_hf_model(Path(output_dir), model, tokenizer, about)
+        elif kept_in_every_checkpoint and model_in_checkpoint:
+            state, shown = kept if kept is not None else (None, None if metrics["diverged"] else metrics)
+            if shown is not None:  # None: nothing kept yet (the first report diverged)
+                with holding_weights(model, state):
+                    save_hf_model(folder / "hf", model, tokenizer, dict(about, metrics=shown))
         write_manifest(folder)  # last: a copy of the folder without it, or with a file short, is not whole
         reporter.report(metrics, folder)
     progress.start_segment()

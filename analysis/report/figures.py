@@ -1,5 +1,9 @@
-"""The report's figures: the anytime curve, every trial's curve against epoch with the rungs, and validation loss
-against each searched hyperparameter over its prior; each drawn from the experiment's files, as PNG and PDF bytes."""
+"""The report's figures: the anytime curve, every trial's curve against epoch with the rungs, and the sweep's metric
+against each searched hyperparameter over its prior; each drawn from the experiment's files, as PNG and PDF bytes.
+
+Every figure is in the space's metric and mode (val_loss, min, for pretraining; a fine-tuning space's score, max:
+the anytime curve is then the running maximum), and its axes name it (`metric_label`). A history written before
+babysweep recorded the space's metric there has val_loss only: its curves are of val_loss, and say so."""
 import io
 import math
 
@@ -29,6 +33,11 @@ def anytime_curve(history: pd.DataFrame, metric="val_loss", mode="min") -> pd.Da
     best = value.cummin() if mode == "min" else value.cummax()
     return pd.DataFrame({"budget": used, "best": best.to_numpy(), "trial_id": h["trial_id"].to_numpy(),
                          "value": value.to_numpy()})
+
+
+def metric_label(metric: str) -> str:
+    """The metric as an axis or a title names it: "validation loss" for val_loss, else its own name."""
+    return "validation loss" if metric == "val_loss" else metric
 
 
 def budget_reached(exp) -> pd.Series:
@@ -95,8 +104,9 @@ def plot_anytime(exp, compare_with=None):
     ax = fig.add_subplot()
     curves = [(exp, "C0")] + ([(compare_with, "C1")] if compare_with is not None else [])
     ends = []
+    metric, mode = exp.history_metric()
     for e, colour in curves:
-        c = anytime_curve(e.history).dropna(subset=["best"])
+        c = anytime_curve(e.history, *e.history_metric()).dropna(subset=["best"])
         if c.empty:
             continue
         label = f"{e.name} ({e.record.get('algo', e.kind)}): best {fmt(c['best'].iloc[-1])}"
@@ -105,9 +115,10 @@ def plot_anytime(exp, compare_with=None):
         ends.append(c["budget"].iloc[-1])
     if len(ends) == 2:
         ax.axvline(min(ends), color="grey", ls=":", lw=1, label=f"common budget ({fmt(min(ends))} epochs)")
+    label = metric_label(metric)
     ax.set_xlabel("cumulative budget used (epochs, summed over all trials)")
-    ax.set_ylabel("best validation loss so far")
-    ax.set_title("Anytime performance: best validation loss against budget")
+    ax.set_ylabel(f"best {label} so far ({'highest' if mode == 'max' else 'lowest'})")
+    ax.set_title(f"Anytime performance: best {label} against budget")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -117,12 +128,13 @@ def plot_trials(exp, colours: Colours, rungs):
     fig = _figure(7.0, 4.2)
     ax = fig.add_subplot()
     history = exp.history
+    metric, _ = exp.history_metric()
     best = exp.best_trial()
     best_id = None if best is None else str(best["trial_id"])
     values = []
     for tid, h in history.groupby("trial_id", sort=False):
         h = h.sort_values("epoch")
-        y = pd.to_numeric(h["val_loss"], errors="coerce").where(lambda v: np.isfinite(v))
+        y = pd.to_numeric(h[metric], errors="coerce").where(lambda v: np.isfinite(v))
         values += list(y.dropna())
         ax.plot(h["epoch"], y, marker="o", ms=3, lw=1.2, alpha=0.8, color=colours.colour(tid))
         if str(tid) == best_id:
@@ -142,8 +154,8 @@ def plot_trials(exp, colours: Colours, rungs):
         handles.append(Line2D([], [], color="black", lw=3, alpha=0.5, label=f"best trial ({best_id})"))
     ax.legend(handles=handles, fontsize=8, title=f"coloured by {colours.by}", title_fontsize=8)
     ax.set_xlabel("epoch (budget)")
-    ax.set_ylabel("validation loss")
-    ax.set_title(f"Every trial's validation loss ({history['trial_id'].nunique()} trials)")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"Every trial's {metric_label(metric)} ({history['trial_id'].nunique()} trials)")
     ax.grid(alpha=0.3)
     return fig
 
@@ -188,13 +200,15 @@ def describe_prior(p) -> str:
 
 
 def plot_hyperparameters(exp, colours: Colours):
-    """Final validation loss of each trial against each searched hyperparameter, the prior shaded on a twin axis."""
+    """Each trial's final value of the sweep's metric against each searched hyperparameter, the prior shaded on a
+    twin axis."""
     params = list(exp.space.params.values())
     cols = min(3, len(params))
     rows = math.ceil(len(params) / cols)
     fig = _figure(4.0 * cols, 3.2 * rows)
     table = exp.table
-    y = pd.to_numeric(table["val_loss"], errors="coerce") if "val_loss" in table else pd.Series(np.nan, table.index)
+    metric = exp.metric
+    y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(np.nan, table.index)
     ok = np.isfinite(y.to_numpy(dtype=float))
     tids = table["trial_id"].astype(str).to_numpy()
     rng = np.random.default_rng(0)
@@ -231,7 +245,7 @@ def plot_hyperparameters(exp, colours: Colours):
         ax.patch.set_visible(False)
         ax.set_xlabel(p.name + (" (log scale)" if p.kind in LOG_SCALED else ""))
         if i % cols == 0:
-            ax.set_ylabel("final validation loss")
+            ax.set_ylabel(f"final {metric_label(metric)}")
         ax.grid(alpha=0.25)
         left_out = int(len(keep) - keep.sum())
         ax.set_title(p.name + (f" ({left_out} without a value)" if left_out else ""), fontsize=9)

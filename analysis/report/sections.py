@@ -10,8 +10,8 @@ import pandas as pd
 from sweep.table import FINISHED, parse_bool
 
 from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
-from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, plot_anytime, plot_hyperparameters,
-                      plot_trials)
+from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, metric_label, plot_anytime,
+                      plot_hyperparameters, plot_trials)
 from .html import (CSS, _png, _read_csv, _stale, analysis_folders, cmd, command, esc, figure_html, find_reruns,
                    html_table, kv_table, missing, storage_flag)
 
@@ -22,6 +22,7 @@ class Report:
     def __init__(self, exp, compare_with=None):
         self.exp, self.other = exp, compare_with
         self.figures = {}
+        self.files = {}  # {name: bytes}: the other files written into the figures folder (next_step's --hparams)
         self.running = exp.driver().startswith("running")
         self.colours = Colours(exp)
         self.rungs, self.brackets, self.rung_source = exp.spec.rung_budgets(exp.space)
@@ -109,17 +110,19 @@ class Report:
 
     def anytime(self) -> str:
         exp, other = self.exp, self.other
-        head = '<section id="anytime"><h2>Best validation loss against budget (anytime curve)</h2>'
-        if anytime_curve(exp.history).dropna(subset=["best"]).empty:
-            return head + missing(f"No history yet ({esc(exp.history_path)} holds no validation loss).") + "</section>"
-        caption = ("The step line is the best validation loss any trial had reported once the trials together had "
-                   "used the budget on the x axis (epochs summed over trials, in the order the reports arrived); "
-                   "dots are single reports. A curve that drops early and flattens found good configurations "
-                   "cheaply.")
+        metric, mode = exp.history_metric()
+        label, best = metric_label(metric), "highest" if mode == "max" else "lowest"
+        head = f'<section id="anytime"><h2>Best {esc(label)} against budget (anytime curve)</h2>'
+        if anytime_curve(exp.history, metric, mode).dropna(subset=["best"]).empty:
+            return head + missing(f"No history yet ({esc(exp.history_path)} holds no {esc(metric)}).") + "</section>"
+        caption = (f"The step line is the best ({best}) {esc(label)} any trial had reported once the trials together "
+                   f"had used the budget on the x axis (epochs summed over trials, in the order the reports arrived); "
+                   f"dots are single reports. A curve that {'rises' if mode == 'max' else 'drops'} early and "
+                   f"flattens found good configurations cheaply.")
         text = ""
         if other is not None:
-            a = anytime_curve(exp.history).dropna(subset=["best"])
-            b = anytime_curve(other.history).dropna(subset=["best"])
+            a = anytime_curve(exp.history, metric, mode).dropna(subset=["best"])
+            b = anytime_curve(other.history, *other.history_metric()).dropna(subset=["best"])
             if not b.empty:
                 common = min(a["budget"].iloc[-1], b["budget"].iloc[-1])
                 at = [c[c["budget"] <= common + EPS]["best"] for c in (a, b)]
@@ -127,35 +130,51 @@ class Report:
                 text = (f'<p>At the common budget of {esc(fmt(common))} epochs: {esc(exp.name)} best '
                         f'{esc(fmt(at[0]))}, {esc(other.name)} best {esc(fmt(at[1]))}.</p>')
         fig = plot_anytime(exp, other)
-        return head + self.add_figure("anytime", fig, "best validation loss against cumulative budget", caption) \
+        return head + self.add_figure("anytime", fig, f"best {label} against cumulative budget", caption) \
             + text + "</section>"
 
     def trials(self) -> str:
         exp = self.exp
-        head = '<section id="trials"><h2>Every trial\'s validation loss</h2>'
+        label = metric_label(exp.history_metric()[0])
+        head = f'<section id="trials"><h2>Every trial\'s {esc(label)}</h2>'
         if exp.history.empty:
             return head + missing(f"No history yet ({esc(exp.history_path)} is absent or empty).") + "</section>"
         how = ("by bracket" if self.colours.by == "bracket" else
                "by the budget each trial reached (the table does not record HyperBand brackets: a trial stopped at "
                "a rung ends there)")
-        caption = (f"Validation loss at each report, one line per trial, coloured {how}. Dashed lines: the rungs "
-                   f"({esc(self.rung_source)}), where the scheduler compares trials and stops the worse ones. "
-                   f"The thick grey line is the best trial.")
+        caption = (f"{esc(label[0].upper() + label[1:])} at each report, one line per trial, coloured {how}. Dashed "
+                   f"lines: the rungs ({esc(self.rung_source)}), where the scheduler compares trials and stops the "
+                   f"worse ones. The thick grey line is the best trial.")
         fig = plot_trials(exp, self.colours, self.rungs)
-        return head + self.add_figure("trials", fig, "validation loss against epoch, every trial", caption) \
+        return head + self.add_figure("trials", fig, f"{label} against epoch, every trial", caption) \
             + "</section>"
 
     def hyperparameters(self) -> str:
-        caption = ("Each dot is one trial: its final validation loss against its value of the hyperparameter (in "
+        exp = self.exp
+        label, mode = metric_label(exp.metric), exp.metric_and_mode()[1]
+        caption = (f"Each dot is one trial: its final {esc(label)} against its value of the hyperparameter (in "
                    "the units the trainable receives). Log axis where the prior is log-scaled. The grey shading is "
                    "the prior the searcher samples from (for log-scaled priors, the density of ln x; for integer "
                    "and choice parameters, each value's probability), drawn from the space's definition. Trials "
-                   "stopped at an early rung have higher losses than they would have reached: compare dots of "
-                   "the same colour.")
-        fig = plot_hyperparameters(self.exp, self.colours)
-        return ('<section id="hyperparameters"><h2>Validation loss against each hyperparameter</h2>'
-                + self.add_figure("hyperparameters", fig, "validation loss against each hyperparameter", caption)
+                   f"stopped at an early rung have {'lower scores' if mode == 'max' else 'higher losses'} than they "
+                   "would have reached: compare dots of the same colour.")
+        fig = plot_hyperparameters(exp, self.colours)
+        return (f'<section id="hyperparameters"><h2>{esc(label[0].upper() + label[1:])} against each '
+                f'hyperparameter</h2>'
+                + self.add_figure("hyperparameters", fig, f"{label} against each hyperparameter", caption)
                 + "</section>")
+
+    def analyses(self) -> list[tuple]:
+        """(id, navigation title, HTML) of the sections after the sweep's own figures: for a fine-tuning sweep, its
+        next step (next_step.py: finetune-all with its best configuration); for any other, the analyses of its
+        models (BLiMP against validation loss, the re-runs' stability, the family comparison), each shown when it
+        has been run, else the command that runs it."""
+        if self.exp.finetunes:
+            from .next_step import next_step_section
+
+            return [("next", "next step", next_step_section(self))]
+        return [("correlation", "correlation", self.correlation()), ("stability", "stability", self.stability()),
+                ("comparison", "comparison", self.comparison())]
 
     def correlation(self) -> str:
         exp = self.exp
@@ -278,8 +297,7 @@ class Report:
             df = df.assign(_key=key).sort_values("_key", ascending=mode == "min", na_position="last",
                                                   kind="mergesort").drop(columns="_key")
         first = [c for c in ("trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss") if c in df]
-        if metric in df and metric not in first:
-            first.append(metric)
+        first += [c for c in (metric, f"best_{metric}", f"checkpoint_{metric}") if c in df and c not in first]
         scores = scored_suites(df)
         searched = [f"config/{p}" for p in space.params if f"config/{p}" in df]
         varying = [c for c in df.columns if c.startswith("config/") and c not in searched
@@ -308,11 +326,11 @@ class Report:
     # ---------------------------------------------------------------- page
     def page(self) -> str:
         exp = self.exp
+        analyses = self.analyses()
         sections = [self.settings(), self.compute(), self.anytime(), self.trials(), self.hyperparameters(),
-                    self.correlation(), self.stability(), self.comparison(), self.results()]
+                    *(html for _, _, html in analyses), self.results()]
         nav = [("settings", "settings"), ("compute", "compute"), ("anytime", "anytime curve"), ("trials", "trials"),
-               ("hyperparameters", "hyperparameters"), ("correlation", "correlation"), ("stability", "stability"),
-               ("comparison", "comparison"), ("results", "results table")]
+               ("hyperparameters", "hyperparameters"), *((i, t) for i, t, _ in analyses), ("results", "results table")]
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
         banner = ""
         if self.running:

@@ -134,12 +134,25 @@ class ExperimentSpec:
     def after_resume(self, exp, verbose=1):
         """Work left once Ray's own resume has finished (the grid starts runs Ray never recorded)."""
 
+    # ------------------------------------------------------------------ what the trials are
+    @property
+    def finetunes(self) -> bool:
+        """Whether the trials fine-tune a pretrained model on a (Super)GLUE task (the finetune trainable, by its
+        short name or its module path): the one place that asks, for the defaults (keep) and the next steps a report
+        suggests (finetune-all with the best configuration, not BLiMP scoring)."""
+        return self.trainable is not None and TRAINABLES.get(self.trainable, self.trainable) == TRAINABLES["finetune"]
+
+    @property
+    def pretrained_checkpoint(self) -> str | None:
+        """The model a fine-tuning experiment's trials start from (--set checkpoint=...), None for any other."""
+        return self.extra.get("checkpoint") if self.finetunes else None
+
     # ------------------------------------------------------------------ shared parts
     def check_keep(self):
         """Settle keep (None: best for the finetune trainable, else last), check it, and hand it to a trainable that
         keeps its own best epoch (one that takes a `keep` argument), unless --set gives that a value of its own."""
         if self.keep is None:
-            self.keep = "best" if TRAINABLES.get(self.trainable, self.trainable) == TRAINABLES["finetune"] else "last"
+            self.keep = "best" if self.finetunes else "last"
         if self.keep not in KEEP:
             raise SweepError(f"--keep {self.keep}: must be one of {', '.join(KEEP)}")
         accepted = accepted_names(resolve_trainable(self.trainable))
