@@ -284,7 +284,9 @@ def finetune_all(checkpoint, glue_dir, out_dir, hparams=None, tasks=None, max_tr
               "max_eval_examples": max_eval_examples, "epochs_scale": epochs_scale, "keep": keep,
               "comparable_with_full_runs": subset is None, "skipped": skipped}
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / RECORD, {**record, "runs": earlier.get("runs") or {}}, default=str)  # the marker, first
+    with locked(out_dir / LOCK, what=f"--out {out_dir}"):  # another finetune-all may be saving a task's run
+        runs_so_far = read_record(out_dir).get("runs") or earlier.get("runs") or {}
+        write_json(out_dir / RECORD, {**record, "runs": runs_so_far}, default=str)  # the marker, first
     for name, why in skipped.items():
         log(f"skipped {name}: {why}")
     if subset:
