@@ -46,13 +46,10 @@ def sweep_settings(exp) -> dict:
 
 
 def is_finetune_sweep(exp) -> bool:
-    from .kinds.base import TRAINABLES
-
     try:
-        trainable = getattr(exp.spec, "trainable", None) or exp.space.trainable
+        return exp.spec.finetunes and "task" in sweep_settings(exp)
     except Exception:  # an unreadable record or space: not a sweep to take a configuration from
         return False
-    return TRAINABLES.get(trainable, trainable) == TRAINABLES["finetune"] and "task" in sweep_settings(exp)
 
 
 def best_choice(exp, task: str | None = None) -> SweepChoice:
@@ -68,10 +65,10 @@ def best_choice(exp, task: str | None = None) -> SweepChoice:
     if best is None:
         raise ConfigError(f"{where}: has no complete trial yet ({exp.best_rule()}); let it finish or resume it")
     config = {k[len("config/"):]: v for k, v in best.items() if str(k).startswith("config/")}
-    config = {k: _plain(v) for k, v in {**settings, **config}.items()
+    config = {k: plain(v) for k, v in {**settings, **config}.items()
               if k not in NOT_TAKEN and not _missing(v)}
     if "num_epochs" in config:
-        config["num_epochs"] = min(float(config["num_epochs"]), float(exp.space.budget_max))
+        config["num_epochs"] = plain(min(float(config["num_epochs"]), float(exp.space.budget_max)))
     return SweepChoice(settings["task"], exp.path, str(best["trial_id"]), config, exp.space.metric,
                        float(best[exp.space.metric]), str(settings.get("checkpoint", "")))
 
@@ -80,11 +77,11 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _plain(v):
-    """numpy scalars as Python numbers (they go into finetune_all.json); whole floats of int parameters as ints."""
-    if hasattr(v, "item"):
-        v = v.item()
-    return v
+def plain(value):
+    """A table cell as a plain Python value (finetune_all.json and a --hparams file hold them): numpy scalars as
+    Python's, whole floats as integers (the table reads a batch size as 16.0 once a column has a gap)."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def choices_from_sweeps(tasks, checkpoint, storage=None, per_task=None, transfer=False) -> dict:

@@ -5,44 +5,28 @@ to edit). (After a pretraining sweep the report suggests the analyses of its mod
 families; sections.py asks the spec which, `finetunes`.)"""
 import shlex
 
-import pandas as pd
 import yaml
 
 from .common import FIGURES_DIR, fmt
 from .html import esc, missing, storage_flag
 
 HPARAMS_FILE = "best_hparams.yaml"
-# finetune-all's own options (read_hparams refuses them in a --hparams file): the model, the GLUE folder, the task
-# and the epoch kept come from its command line
-FINETUNE_ALL_OPTIONS = ("checkpoint", "glue_dir", "task", "keep")
 
 
-def plain(value):
-    """A table cell as YAML writes it plainly: numpy scalars as Python's, whole floats as integers (the table reads a
-    batch size as 16.0 once a column has a gap)."""
-    value = value.item() if hasattr(value, "item") else value
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+def best_hparams(exp) -> dict:
+    """{task: {name: value}} of the sweep's best trial, as finetune-all's --hparams reads it: the configuration
+    finetune-all's --sweep takes from the sweep (sweep/finetune_sources.best_choice, the one definition), so that
+    the file and --sweep fine-tune alike."""
+    from sweep.finetune_sources import best_choice
+
+    choice = best_choice(exp)
+    return {choice.task: dict(choice.config)}
 
 
-def best_hparams(exp, best) -> dict:
-    """{task: {name: value}} of the best trial `best` (a results-table row), as finetune-all's --hparams reads it:
-    the space's searched parameters and its constants (a --set value of one is the trial's), less finetune-all's own
-    options; its epochs those it trained, num_epochs capped at the sweep's budget (as finetune-all's --sweep takes
-    them)."""
-    space = exp.space
-    task = best.get("config/task", space.constants.get("task"))
-    names = [*space.params, *space.constants]
-    values = {n: plain(best[f"config/{n}"]) for n in names
-              if n not in FINETUNE_ALL_OPTIONS and pd.notna(best.get(f"config/{n}"))}
-    if "num_epochs" in values:
-        values["num_epochs"] = plain(min(float(values["num_epochs"]), float(space.budget_max)))
-    return {str(task): values}
-
-
-def hparams_text(exp, best) -> str:
+def hparams_text(exp, best, hparams) -> str:
     return (f"# the best configuration of sweep {exp.name} (trial {best['trial_id']}, {exp.metric} "
             f"{fmt(best[exp.metric])}), for babysweep finetune-all --hparams\n"
-            + yaml.safe_dump(best_hparams(exp, best), sort_keys=False))
+            + yaml.safe_dump(hparams, sort_keys=False))
 
 
 def finetune_command(exp, task, *source) -> str:
@@ -68,10 +52,11 @@ def next_step_section(report) -> str:
             f"No trial has completed its schedule yet ({esc(exp.best_rule())}): once one has, "
             f"{cmd('babysweep report ' + exp.name + storage_flag(exp))} writes its configuration as a --hparams "
             f"file for babysweep finetune-all.") + "</section>"
-    text = hparams_text(exp, best)
+    hparams = best_hparams(exp)
+    text = hparams_text(exp, best, hparams)
     report.files[HPARAMS_FILE] = text.encode("utf-8")
     path = exp.path / FIGURES_DIR / HPARAMS_FILE
-    task = next(iter(best_hparams(exp, best)))
+    task = next(iter(hparams))
     parts = [f"<p>The best trial, {esc(best['trial_id'])} ({esc(exp.metric)} {esc(fmt(best[exp.metric]))}), has "
              f"its configuration in {cmd(path)}:</p><pre>{esc(text)}</pre>",
              f"<p>Fine-tune the pretrained checkpoint on {esc(task)} with it: "
