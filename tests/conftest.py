@@ -91,10 +91,13 @@ def small_sweep(tiny_data, tmp_path_factory):
     return runs
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (setup.cfg runs the tests on one worker per core), the tests of one module run on one
     worker, which makes its module fixtures (a tiny family, a pretrained model) once, not once a worker; and every
-    test of the one real session sweep, whatever its module, on the same worker, which makes that sweep once."""
+    test of the one real session sweep, whatever its module, on the same worker, which makes that sweep once.
+    tryfirst: xdist's own hook turns these marks into the node ids its scheduler groups by, so they must be there
+    before it runs (without it every test went to whichever worker was free)."""
     for item in items:
         if "small_sweep" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("small_sweep"))

@@ -57,6 +57,14 @@ def teachers(tiny_data, recipe, tmp_path_factory):
     return runs, exp
 
 
+@pytest.fixture(scope="module")
+def pairs(teachers):
+    """The direct ensemble "pairs" of the teacher family's two models (made once: two tests take it)."""
+    runs, _ = teachers
+    assert main(["replicate", "pairs", "--ensemble-of", "teacher", "--storage", str(runs), "--quiet"]) == 0
+    return runs / "pairs"
+
+
 def errors(capsys):
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("babysweep: error")]
 
@@ -213,15 +221,14 @@ def test_a_student_family_distils_from_the_teacher_familys_models(teachers, tiny
 
 
 @pytest.mark.slow
-def test_an_ensemble_family_of_two_seeds_is_scored_and_evaluated(teachers, tiny_data, capsys):
+def test_an_ensemble_family_of_two_seeds_is_scored_and_evaluated(teachers, pairs, tiny_data, capsys):
     runs, exp = teachers
     members = read_table(exp / "results.csv").sort_values("trial_id")
     # more members than finished models: refused before anything is written
-    code, lines = run_cli(capsys, "replicate", "pairs", "--ensemble-of", "teacher", "--size", 3, "--storage", runs)
+    code, lines = run_cli(capsys, "replicate", "triples", "--ensemble-of", "teacher", "--size", 3, "--storage", runs)
     assert code == 2 and "2 finished model(s)" in lines[0] and "--size 3" in lines[0]
-    assert not (runs / "pairs").exists()
+    assert not (runs / "triples").exists()
 
-    assert main(["replicate", "pairs", "--ensemble-of", "teacher", "--storage", str(runs), "--quiet"]) == 0
     table = read_table(runs / "pairs" / "results.csv")
     assert len(table) == 1
     row = table.iloc[0]
@@ -261,7 +268,7 @@ def tiny_rte(folder):
 
 
 @pytest.mark.slow
-def test_a_family_and_its_ensembles_fine_tuned_give_the_superglue_column_with_its_tasks(teachers, tmp_path,
+def test_a_family_and_its_ensembles_fine_tuned_give_the_superglue_column_with_its_tasks(teachers, pairs, tmp_path,
                                                                                          capsys):
     runs, exp = teachers
     glue_dir = tiny_rte(tmp_path / "glue")
@@ -269,7 +276,7 @@ def test_a_family_and_its_ensembles_fine_tuned_give_the_superglue_column_with_it
     hparams.write_text("all: {num_epochs: 2, batch_size: 8, max_length: 48, num_threads: 1, lr: 3.0e-3, "
                        "num_warmup_steps: 2}\n")
     members = read_table(exp / "results.csv")
-    for name in ("teacher", "pairs"):  # pairs: the direct ensemble of the test above (every member fine-tuned)
+    for name in ("teacher", "pairs"):  # pairs: the family's direct ensemble (every member fine-tuned)
         code = main(["finetune-family", name, "--storage", str(runs), "--glue", str(glue_dir), "--tasks", "rte",
                      "--hparams", str(hparams)])
         out, err = capsys.readouterr()
