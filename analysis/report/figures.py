@@ -93,14 +93,42 @@ class Colours:
 
 # ------------------------------------------------------------------------------------------------ figures
 
-def _figure(width, height):
+def _figure(width, height, layout="constrained"):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return Figure(figsize=(width, height), dpi=110, layout=layout)
+
+
+# The figures' margins, in inches: their axes are all alike (title above, tick labels and x label below, tick labels
+# and y label left), so a fixed layout fits them, and drawing it costs half what constrained layout's measuring does
+GRID_CELL = (4.0, 3.2)  # width, height of one cell
+GRID_MARGINS = dict(left=0.75, right=0.15, top=0.35, gap_x=0.65, gap_y=0.95, bottom=0.6, legend=0.6)
+
+
+def _axes_figure(width, height):
+    """One axes with the grid's margins (its title above, its labels left and below), and room on the right for the
+    label of a rung at the last epoch."""
+    m = GRID_MARGINS
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(left=m["left"] / width, right=1 - 0.45 / width, top=1 - m["top"] / height,
+                        bottom=m["bottom"] / height)
+    return fig
+
+
+def _grid_figure(rows, cols):
+    m, (w, h) = GRID_MARGINS, GRID_CELL
+    width, height = w * cols, h * rows + m["legend"]
+    axis_w = (width - m["left"] - m["right"] - m["gap_x"] * (cols - 1)) / cols
+    axis_h = (height - m["top"] - m["legend"] - m["bottom"] - m["gap_y"] * (rows - 1)) / rows
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(left=m["left"] / width, right=1 - m["right"] / width, top=1 - m["top"] / height,
+                        bottom=(m["legend"] + m["bottom"]) / height, wspace=m["gap_x"] / axis_w,
+                        hspace=m["gap_y"] / axis_h)
+    return fig
 
 
 def plot_anytime(exp, compare_with=None):
-    fig = _figure(7.0, 4.0)
+    fig = _axes_figure(7.0, 4.0)
     ax = fig.add_subplot()
     curves = [(exp, "C0")] + ([(compare_with, "C1")] if compare_with is not None else [])
     ends = []
@@ -125,7 +153,7 @@ def plot_anytime(exp, compare_with=None):
 
 
 def plot_trials(exp, colours: Colours, rungs):
-    fig = _figure(7.0, 4.2)
+    fig = _axes_figure(7.0, 4.2)
     ax = fig.add_subplot()
     history = exp.history
     metric, _ = exp.history_metric()
@@ -205,7 +233,7 @@ def plot_hyperparameters(exp, colours: Colours):
     params = list(exp.space.params.values())
     cols = min(3, len(params))
     rows = math.ceil(len(params) / cols)
-    fig = _figure(4.0 * cols, 3.2 * rows)
+    fig = _grid_figure(rows, cols)
     table = exp.table
     metric = exp.metric
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(np.nan, table.index)
@@ -249,7 +277,7 @@ def plot_hyperparameters(exp, colours: Colours):
         ax.grid(alpha=0.25)
         left_out = int(len(keep) - keep.sum())
         ax.set_title(p.name + (f" ({left_out} without a value)" if left_out else ""), fontsize=9)
-    fig.legend(handles=colours.legend_handles(), loc="outside lower center",
+    fig.legend(handles=colours.legend_handles(), loc="lower center", bbox_to_anchor=(0.5, 0.02),
                ncols=min(4, len(colours.colour_of_level) or 1),
                fontsize=8, title=f"trials coloured by {colours.by}; grey: the prior's density", title_fontsize=8)
     return fig
