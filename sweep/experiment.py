@@ -152,15 +152,22 @@ class Experiment:
             require_column(table, self.table_path, "epoch", "the budget each finished trial reached")
         return table
 
+    @property
+    def keep(self) -> str:
+        """Which checkpoint each trial hands on: "best" by the metric, or "last" (a record written before keep
+        existed, or a kind without it, kept the last)."""
+        return getattr(self.spec, "keep", None) or "last"
+
     def complete_trials(self):
         return selection.complete_trials(self.ranked_table(), self.space.budget_max, self.space.metric,
-                                         self.space.mode)
+                                         self.space.mode, self.keep)
 
     def best_trial(self):
-        return selection.best_trial(self.ranked_table(), self.space.budget_max, self.space.metric, self.space.mode)
+        return selection.best_trial(self.ranked_table(), self.space.budget_max, self.space.metric, self.space.mode,
+                                    self.keep)
 
     def best_rule(self) -> str:
-        return selection.BEST_RULE.format(metric=self.space.metric, mode=self.space.mode)
+        return selection.best_rule(self.space.metric, self.space.mode, self.keep)
 
 
 def load_experiment(name, storage=DEFAULT_STORAGE) -> Experiment:

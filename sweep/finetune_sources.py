@@ -19,6 +19,8 @@ from pathlib import Path
 
 from trainables.errors import ConfigError
 
+from .selection import RANKED
+
 # what a sweep's trial knows that is not a hyperparameter of the run finetune-all makes
 NOT_TAKEN = ("checkpoint", "glue_dir", "task", "keep", "output_dir", "save_model", "num_threads",
              "max_train_examples", "max_eval_examples")
@@ -70,7 +72,7 @@ def best_choice(exp, task: str | None = None) -> SweepChoice:
     if "num_epochs" in config:
         config["num_epochs"] = plain(min(float(config["num_epochs"]), float(exp.space.budget_max)))
     return SweepChoice(settings["task"], exp.path, str(best["trial_id"]), config, exp.space.metric,
-                       float(best[exp.space.metric]), str(settings.get("checkpoint", "")))
+                       float(best[RANKED]), str(settings.get("checkpoint", "")))
 
 
 def _missing(v) -> bool:

@@ -41,7 +41,7 @@ def _missing(v):
 def select(exp_or_table, budget_max=None, top_k=None, trials=None, metric="val_loss", mode="min"):
     """The rows to re-run and the notes to print (ties, shortfalls, what was left out). Takes an Experiment (its
     space gives the budget, metric and mode), or a results table with the space's maximum budget, metric, mode."""
-    from .selection import complete_trials
+    from .selection import RANKED, complete_trials
 
     table = getattr(exp_or_table, "table", exp_or_table)
     if trials:
@@ -52,10 +52,11 @@ def select(exp_or_table, budget_max=None, top_k=None, trials=None, metric="val_l
                 raise SweepError(f"--trials {tid}: no such trial in the sweep")
             rows.append(match.iloc[0])
         return rows, []
+    keep = "last"
     if budget_max is None:
         space = exp_or_table.space
-        budget_max, metric, mode = space.budget_max, space.metric, space.mode
-    eligible, notes = complete_trials(table, budget_max, metric, mode)
+        budget_max, metric, mode, keep = space.budget_max, space.metric, space.mode, exp_or_table.keep
+    eligible, notes = complete_trials(table, budget_max, metric, mode, keep)
     if top_k < 1:
         raise SweepError(f"--top-k {top_k}: must be at least 1")
     if len(eligible) == 0:
@@ -63,9 +64,9 @@ def select(exp_or_table, budget_max=None, top_k=None, trials=None, metric="val_l
     if top_k > len(eligible):
         notes.append(f"--top-k {top_k}: only {len(eligible)} eligible trial(s); re-running all of them")
     chosen = eligible.head(top_k)
-    cut = chosen[metric].iloc[-1]
-    if len(eligible) > len(chosen) and eligible[metric].iloc[len(chosen)] == cut:
-        tied = eligible[eligible[metric] == cut]["trial_id"].tolist()
+    cut = chosen[RANKED].iloc[-1]
+    if len(eligible) > len(chosen) and eligible[RANKED].iloc[len(chosen)] == cut:
+        tied = eligible[eligible[RANKED] == cut]["trial_id"].tolist()
         notes.append(f"tie at the cut ({metric} {cut:.6g}) between {', '.join(tied)}; broken by trial id")
     return [row for _, row in chosen.iterrows()], notes
 

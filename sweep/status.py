@@ -5,6 +5,7 @@ and value, so no garbage value is ever shown as a trial's result or score."""
 import math
 
 from .display import fmt
+from .selection import RANKED, best_summary
 from .experiment import DEFAULT_STORAGE, load_experiment
 
 
@@ -24,8 +25,11 @@ def sweep_status(name, storage=DEFAULT_STORAGE) -> dict:
         "compute_budget": compute_budget(exp, df),
         "best_rule": exp.best_rule(),
         "best": None if best is None else {
+            # value: what the best trial is ranked by (its kept model's, with keep=best: sweep/selection.py)
             "trial_id": best["trial_id"], "epoch": float(best["epoch"]), "metric": space.metric,
-            "value": float(best[space.metric]), "val_loss": to_plain(best.get("val_loss")),
+            "value": float(best[RANKED]), "final_value": float(best[space.metric]),
+            "kept_epoch": to_plain(best.get("checkpoint_epoch")), "summary": best_summary(best, space.metric, exp.keep),
+            "val_loss": to_plain(best.get("val_loss")),
             "checkpoint": best.get("checkpoint") if isinstance(best.get("checkpoint"), str) else None,
             "config": {k[len("config/"):]: to_plain(v) for k, v in best.items() if k.startswith("config/")}},
         "rows": [{k: to_plain(v) for k, v in row.items()} for row in df.to_dict("records")],
@@ -92,7 +96,7 @@ def format_status(st: dict) -> str:
             lines.append(f"warning: {r['trial_id']}: {r['warning']}")
     b = st["best"]
     if b:
-        lines.append(f"best: {b['trial_id']} {b['metric']} {b['value']:.4f} at epoch {b['epoch']:g} ({st['best_rule']})")
+        lines.append(f"best: {b['trial_id']} {b['summary']} ({st['best_rule']})")
         lines.append("  " + ", ".join(f"{k}={cell(v, 0)}" for k, v in b["config"].items()))
         if b["checkpoint"]:
             lines.append(f"  model: {b['checkpoint']}")

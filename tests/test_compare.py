@@ -33,7 +33,7 @@ def run_cli(argv):
 def experiment(storage: Path, name: str, rows, evaluation=None, space=False) -> Path:
     exp = storage / name
     exp.mkdir(parents=True)
-    (exp / "sweep.json").write_text(json.dumps({"kind": "sweep", "name": name, "algo": "bohb"}))
+    (exp / "sweep.json").write_text(json.dumps({"kind": "sweep", "name": name, "algo": "bohb", "space": "space.yaml"}))
     if space:
         shutil.copy(FIXTURE_SPACE, exp / "space.yaml")
     if rows is not None:

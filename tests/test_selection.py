@@ -10,7 +10,7 @@ import pytest
 from sweep.errors import SweepError
 from sweep.experiment import Experiment
 from sweep.rerun import BASELINE, plan_runs, select, trial_config
-from sweep.selection import best_trial, complete_trials
+from sweep.selection import RANKED, best_summary, best_trial, complete_trials
 from sweep.table import parse_bool, read_table
 
 COLUMNS = ["trial_id", "state", "epoch", "val_loss", "diverged", "config/num_epochs"]
@@ -114,6 +114,41 @@ def test_mode_max_ranks_a_score_metric_highest_first(tmp_path):
     assert best_trial(t, budget_max=3)["trial_id"] == "a"  # by val_loss, min: another answer
 
 
+def test_with_keep_best_a_trial_is_ranked_by_the_model_it_kept_not_its_last_epoch(tmp_path):
+    columns = COLUMNS + ["score", "checkpoint_score", "checkpoint_epoch"]
+    t = csv_table(tmp_path, [("a", "TERMINATED", 10.0, 0.7, False, 10, 0.51, 0.51, 10),  # its last epoch is its best
+                             ("b", "TERMINATED", 10.0, 0.7, False, 10, 0.46, 0.54, 3),   # collapsed after epoch 3
+                             ("c", "TERMINATED", 10.0, 0.7, False, 10, 0.48, None, None)],  # no kept model recorded
+                  columns=columns)
+    ranked, _ = complete_trials(t, budget_max=10, metric="score", mode="max", keep="best")
+    assert ids(ranked) == ["b", "a", "c"]
+    assert list(ranked[RANKED]) == [0.54, 0.51, 0.48]  # c: its final score stands in
+    best = best_trial(t, budget_max=10, metric="score", mode="max", keep="best")
+    assert best_summary(best, "score", "best") == "score 0.5400 (kept model: epoch 3; final 0.4600 at epoch 10)"
+    last = best_trial(t, budget_max=10, metric="score", mode="max")  # keep=last: the final score
+    assert last["trial_id"] == "a" and best_summary(last, "score") == "score 0.5100 at epoch 10"
+
+
+def finetune_sweep(tmp_path, results: str, **record) -> Experiment:
+    """A fine-tuning sweep's folder (its space: score, max, 1-3 epochs) holding results.csv `results`."""
+    exp = tmp_path / "ft"
+    exp.mkdir()
+    (exp / "space.yaml").write_text("trainable: finetune\nmetric: score\nmode: max\nbudget: {min: 1, max: 3}\n"
+                                    "parameters:\n  lr: {log_uniform: [1.0e-5, 1.0e-3]}\n")
+    (exp / "results.csv").write_text(results)
+    return Experiment(exp, {"kind": "sweep", "space": "space.yaml", **record})
+
+
+def test_a_finetune_sweep_that_keeps_best_reruns_and_reports_by_the_kept_model(tmp_path):
+    kept = finetune_sweep(tmp_path, "trial_id,state,epoch,val_loss,score,checkpoint_score,checkpoint_epoch,"
+                                    "config/num_epochs\nf1,TERMINATED,3.0,0.61,0.70,0.70,3,3\n"
+                                    "f2,TERMINATED,3.0,0.64,0.60,0.80,1,3\n", keep="best")
+    last = Experiment(kept.path, {"kind": "sweep", "space": "space.yaml"})
+    assert kept.best_trial()["trial_id"] == "f2" and "kept" in kept.best_rule()
+    assert [r["trial_id"] for r in select(kept, top_k=1)[0]] == ["f2"]
+    assert last.best_trial()["trial_id"] == "f1" and "final score" in last.best_rule()
+
+
 @pytest.mark.parametrize("mode, metric", [("min", "val_loss"), ("max", "val_loss")])
 def test_ties_are_broken_by_the_lowest_trial_id(tmp_path, mode, metric):
     t = csv_table(tmp_path, [("c0000003", "TERMINATED", 3.0, 2.0, False, 3),
@@ -182,14 +217,10 @@ def test_select_bad_requests_raise_sweep_error(sweep_table):
 
 
 def test_select_notes_a_tie_in_the_spaces_own_metric(tmp_path):
-    exp = tmp_path / "ft"
-    exp.mkdir()
-    (exp / "space.yaml").write_text("trainable: finetune\nmetric: score\nmode: max\nbudget: {min: 1, max: 3}\n"
-                                    "parameters:\n  lr: {log_uniform: [1.0e-5, 1.0e-3]}\n")
-    (exp / "results.csv").write_text("trial_id,state,epoch,val_loss,score,config/num_epochs\n"
-                                     "f1,TERMINATED,3.0,0.61,0.75,3\nf2,TERMINATED,3.0,0.64,0.75,3\n"
-                                     "f3,TERMINATED,3.0,0.60,0.70,3\n")
-    rows, notes = select(Experiment(exp, {"kind": "sweep"}), top_k=1)
+    exp = finetune_sweep(tmp_path, "trial_id,state,epoch,val_loss,score,config/num_epochs\n"
+                                   "f1,TERMINATED,3.0,0.61,0.75,3\nf2,TERMINATED,3.0,0.64,0.75,3\n"
+                                   "f3,TERMINATED,3.0,0.60,0.70,3\n")
+    rows, notes = select(exp, top_k=1)
     assert [r["trial_id"] for r in rows] == ["f1"]  # score 0.75 twice: the lower id
     assert any("tie at the cut" in n and "f1, f2" in n for n in notes), notes
 

@@ -163,7 +163,7 @@ def test_status_ranks_and_shows_the_spaces_metric(sweep):
     assert lines[1].split()[:6] == ["trial", "state", "epoch", "score", "best", "val_loss"]
     t1 = next(line for line in lines if line.startswith("t1 "))
     assert t1.split()[3:6] == ["0.58", "0.62", "0.55"]  # its last score, its best score, its val_loss
-    assert "best: t2 score 0.6600 at epoch 3 (best final score (max)" in text
+    assert "best: t2 score 0.6600 at epoch 3 (best score (max) of the model each trial kept" in text
     assert f"model: {storage / 'rte-sweep' / 'trial_t2' / 'checkpoint_000002' / 'hf'}" in text
 
 
@@ -221,7 +221,7 @@ def test_the_report_of_a_finetuning_sweep_suggests_finetune_all_with_its_best_co
         decode_png(src)
     assert "Best score against budget" in page.sections["anytime"] and "highest" in page.sections["anytime"]
     assert "Every trial's score" in page.sections["trials"]
-    assert "t2: score 0.66 at epoch 3" in page.sections["compute"]  # the best trial by the space's metric
+    assert "t2: score 0.6600 at epoch 3" in page.sections["compute"]  # the best trial by the space's metric
     hparams = exp / "report" / "best_hparams.yaml"
     start = f"babysweep finetune-all --checkpoint {storage / 'pretrained' / 'hf'}"
     end = f"--tasks rte --glue {storage / 'glue_filtered'}"

@@ -7,6 +7,8 @@ import shlex
 
 import yaml
 
+from sweep.selection import best_summary
+
 from .common import FIGURES_DIR, fmt
 from .html import esc, missing, storage_flag
 
@@ -24,8 +26,8 @@ def best_hparams(exp) -> dict:
 
 
 def hparams_text(exp, best, hparams) -> str:
-    return (f"# the best configuration of sweep {exp.name} (trial {best['trial_id']}, {exp.metric} "
-            f"{fmt(best[exp.metric])}), for babysweep finetune-all --hparams\n"
+    return (f"# the best configuration of sweep {exp.name} (trial {best['trial_id']}, "
+            f"{best_summary(best, exp.metric, exp.keep)}), for babysweep finetune-all --hparams\n"
             + yaml.safe_dump(hparams, sort_keys=False))
 
 
@@ -57,7 +59,7 @@ def next_step_section(report) -> str:
     report.files[HPARAMS_FILE] = text.encode("utf-8")
     path = exp.path / FIGURES_DIR / HPARAMS_FILE
     task = next(iter(hparams))
-    parts = [f"<p>The best trial, {esc(best['trial_id'])} ({esc(exp.metric)} {esc(fmt(best[exp.metric]))}), has "
+    parts = [f"<p>The best trial, {esc(best['trial_id'])} ({esc(best_summary(best, exp.metric, exp.keep))}), has "
              f"its configuration in {cmd(path)}:</p><pre>{esc(text)}</pre>",
              f"<p>Fine-tune the pretrained checkpoint on {esc(task)} with it: "
              f"{cmd(finetune_command(exp, task, '--sweep', f'{task}={exp.path}'))} (finetune-all takes the sweep's "

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweep.selection import best_summary
 from sweep.table import FINISHED, parse_bool
 
 from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
@@ -102,8 +103,8 @@ class Report:
         best = exp.best_trial()
         if best is not None:
             config = ", ".join(f"{p} = {fmt(best.get(f'config/{p}'))}" for p in exp.space.params)
-            rows.append(("best trial", esc(f"{best['trial_id']}: {exp.space.metric} {fmt(best[exp.space.metric])} at "
-                                           f"epoch {fmt(best['epoch'])}; {config}")))
+            rows.append(("best trial", esc(f"{best['trial_id']}: {best_summary(best, exp.space.metric, exp.keep)}; "
+                                           f"{config}")))
         else:
             rows.append(("best trial", esc(f"none yet ({exp.best_rule()})")))
         return '<section id="compute"><h2>Compute used</h2>' + kv_table(rows) + "</section>"
