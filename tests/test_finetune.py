@@ -13,6 +13,7 @@ import torch
 
 from conftest import TINY_TRAIN, shared_data
 from search_spaces.loader import SPACES_DIR
+from sweep.selection import RANKED
 from trainables import glue, loop
 from trainables.errors import ConfigError
 from trainables.finetune import finetune, resolve_config, score_model
@@ -438,17 +439,17 @@ def test_finetune_all_table(pretrained, tmp_path):
 
 @pytest.fixture(scope="module")
 def rte_sweep(pretrained, tmp_path_factory):
-    """A real 2-trial BOHB sweep of the RTE space on the tiny pretrained model (schedules that end at 3 epochs:
-    models to keep); its folder."""
+    """A real 2-trial BOHB sweep of RTE's own space (budget 1 to 10 epochs, num_epochs 10) on the tiny pretrained
+    model, on a few examples: the one fine-tuning sweep the slow tests share (each Ray sweep costs ~30 s of
+    actor starts here, the training well under one); its folder."""
     from sweep.launch import SweepSpec, launch
 
     root = shared_data("glue_filtered")
     storage = tmp_path_factory.mktemp("rte") / "runs"
     return launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
                             storage=str(storage), name="rte",
-                            extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 32,
-                                   "max_eval_examples": 16, "max_length": 48, "num_threads": 1,
-                                   "num_epochs": 3}), verbose=0)
+                            extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 16,
+                                   "max_eval_examples": 8, "max_length": 32, "num_threads": 1}), verbose=0)
 
 
 def trial_reports(exp, trial_id) -> list[dict]:
@@ -472,7 +473,7 @@ def test_sweep_on_rte(rte_sweep):
         results = trial_reports(exp, row["trial_id"])
         assert all(0 <= r["score"] <= 1 for r in results) and results[-1]["keep"] == "best"
         assert results[-1]["best_score"] >= max(r["score"] for r in results)
-        if results[-1]["epoch"] == 3:
+        if results[-1]["epoch"] == 10:
             finished += 1
             assert row["checkpoint_epoch"] == results[-1]["best_epoch"]
             assert row["checkpoint_score"] == results[-1]["best_score"]
@@ -480,28 +481,23 @@ def test_sweep_on_rte(rte_sweep):
 
 
 @pytest.mark.slow
-def test_a_sweep_on_budget_1_to_10_has_trials_that_reach_10_epochs_and_the_best_is_one(pretrained, tmp_path):
+def test_a_sweep_on_budget_1_to_10_has_trials_that_reach_10_epochs_and_the_best_is_one(rte_sweep):
     """RTE's own space: budget 1 to 10 epochs, num_epochs 10. HyperBand's rungs are hpbandster's (1, 3, 10 in the
     first bracket; stock Ray's 1, 3, 9 stopped every trial an epoch short, and status said "best: none yet"): a
-    trial that survives the rungs runs to 10 epochs, is complete, and status names the best of those."""
-    from sweep.launch import SweepSpec, launch
+    trial that survives the rungs runs to 10 epochs, is complete, and status names the best of those by the score
+    of the model each kept (keep best, a fine-tuning sweep's default)."""
     from sweep.status import sweep_status
     from sweep.table import read_table
 
-    root = shared_data("glue_filtered")
-    exp = launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
-                           storage=str(tmp_path / "runs"), name="rte-to-10",
-                           extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 16,
-                                  "max_eval_examples": 8, "max_length": 32, "num_threads": 1}), verbose=0)
-    table = read_table(exp / "results.csv")
+    table = read_table(rte_sweep / "results.csv")
     assert (table["state"] == "TERMINATED").all() and (table["config/num_epochs"] == 10).all()
     assert set(table["epoch"]) <= {1.0, 3.0, 10.0}  # stopped at a rung, or run to the maximum
     reached = set(table.loc[table["epoch"] == 10, "trial_id"])
     assert reached
-    best = sweep_status("rte-to-10", tmp_path / "runs")["best"]
+    best = sweep_status("rte", rte_sweep.parent)["best"]
     assert best is not None and best["trial_id"] in reached and best["epoch"] == 10
-    top = table[table["epoch"] == 10].sort_values(["score", "trial_id"], ascending=[False, True]).iloc[0]
-    assert best["trial_id"] == top["trial_id"]  # the best score (mode max) among the complete trials
+    top = table[table["epoch"] == 10].sort_values(["checkpoint_score", "trial_id"], ascending=[False, True]).iloc[0]
+    assert best["trial_id"] == top["trial_id"] and best["value"] == top["checkpoint_score"]
 
 
 @pytest.mark.slow
@@ -530,4 +526,42 @@ def test_a_finetuning_sweep_records_its_score_and_names_each_trials_kept_model(r
     out = capsys.readouterr().out
     assert "score max" in out.splitlines()[0] and out.splitlines()[1].split()[3:6] == ["score", "best", "val_loss"]
     best = exp.best_trial()
-    assert best is not None and f"best: {best['trial_id']} score {best['score']:.4f}" in out
+    assert best is not None and f"best: {best['trial_id']} score {best[RANKED]:.4f}" in out
+
+
+@pytest.mark.slow
+def test_finetune_all_takes_each_tasks_configuration_from_its_sweep(pretrained, rte_sweep, tmp_path):
+    from sweep.experiment import load_experiment
+    from sweep.finetune_all import finetune_all
+
+    root = shared_data("glue_filtered")
+    storage = rte_sweep.parent
+    best = load_experiment("rte", storage).best_trial()
+    assert best is not None
+    quick = {"all": {"num_threads": 1}}
+    table = finetune_all(pretrained, root, tmp_path / "out", hparams=quick, tasks=["rte"], from_sweeps=storage,
+                         max_train_examples=32, max_eval_examples=16, log=lambda m: None)
+    row = table.iloc[0]
+    assert row["hparams_from"] == f"sweep {rte_sweep} trial {best['trial_id']} (score " \
+                                  f"{best[RANKED]:.4g}) + --hparams"
+    settings = json.loads((tmp_path / "out" / "finetune_all.json").read_text())["runs"]["rte"]
+    for name in ("lr", "batch_size", "weight_decay", "lr_scheduler_type", "max_length"):
+        assert settings[name] == pytest.approx(best[f"config/{name}"]) if isinstance(settings[name], float) \
+            else settings[name] == best[f"config/{name}"], name
+    assert settings["num_epochs"] == 10 and row["subset"] == "first 32 train examples"
+    assert table.attrs["subset"].startswith("quick run") and "not comparable" in table.attrs["subset"]
+    # the model folder is named after the epoch it holds, and holds it
+    model = tmp_path / "out" / "checkpoints" / "rte" / f"model_epoch_{row['epoch']:g}"
+    assert row["model"] == str(model)
+    assert json.loads((model / "babysweep.json").read_text())["metrics"]["epoch"] == row["epoch"]
+    assert not list((tmp_path / "out" / "checkpoints" / "rte").glob("checkpoint_*"))  # no optimizer state kept
+
+    # bad input: a sweep of another checkpoint (without --transfer), of another task; nothing written
+    other = tmp_path / "other-model"
+    shutil.copytree(pretrained, other)
+    with pytest.raises(ConfigError, match=r"swept task rte on another checkpoint .* add --transfer"):
+        finetune_all(other, root, tmp_path / "out2", tasks=["rte"], from_sweeps=storage, log=lambda m: None)
+    with pytest.raises(ConfigError, match=r"is a sweep of task rte, not wsc"):
+        finetune_all(pretrained, root, tmp_path / "out2", tasks=["wsc"], sweeps={"wsc": rte_sweep},
+                     log=lambda m: None)
+    assert not (tmp_path / "out2").exists()

@@ -3,7 +3,6 @@ paper's set beside it, the warm-up rule of short runs, quick runs marked as such
 task's sweep (sweep/finetune_sources.py). Fast: the folders are hand-made; the real runs are in test_finetune.py
 and test_replicate.py (finetune-family)."""
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -149,53 +148,3 @@ def test_a_sweep_that_is_not_a_fine_tuning_sweep_is_refused(tmp_path):
     storage = copy_legacy(tmp_path / "runs")  # a pretraining sweep
     with pytest.raises(ConfigError, match=r"is not a fine-tuning sweep"):
         best_choice(load_experiment("legacy", storage), "rte")
-
-
-# ---------------------------------------------------------------------------------------------- real runs (slow)
-
-from test_finetune import pretrained  # noqa: E402,F401  (the module fixture: a tiny pretrained model)
-
-
-@pytest.mark.slow
-def test_finetune_all_takes_each_tasks_configuration_from_its_sweep(pretrained, tmp_path):  # noqa: F811
-    from search_spaces.loader import SPACES_DIR
-    from sweep.experiment import load_experiment
-    from sweep.finetune_all import finetune_all
-    from sweep.launch import SweepSpec, launch
-
-    root = shared_data("glue_filtered")
-    storage = tmp_path / "runs"
-    launch(SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), trainable="finetune", samples=2,
-                     storage=str(storage), name="rte-sweep",
-                     extra={"checkpoint": str(pretrained), "glue_dir": str(root), "max_train_examples": 32,
-                            "max_eval_examples": 16, "max_length": 48, "num_threads": 1, "num_epochs": 2}),
-           verbose=0)
-    best = load_experiment("rte-sweep", storage).best_trial()
-    assert best is not None
-    quick = {"all": {"num_threads": 1}}
-    table = finetune_all(pretrained, root, tmp_path / "out", hparams=quick, tasks=["rte"], from_sweeps=storage,
-                         max_train_examples=32, max_eval_examples=16, log=lambda m: None)
-    row = table.iloc[0]
-    assert row["hparams_from"] == f"sweep {storage / 'rte-sweep'} trial {best['trial_id']} (score " \
-                                  f"{best['score']:.4g}) + --hparams"
-    settings = json.loads((tmp_path / "out" / "finetune_all.json").read_text())["runs"]["rte"]
-    for name in ("lr", "batch_size", "weight_decay", "lr_scheduler_type", "max_length"):
-        assert settings[name] == pytest.approx(best[f"config/{name}"]) if isinstance(settings[name], float) \
-            else settings[name] == best[f"config/{name}"], name
-    assert settings["num_epochs"] == 2 and row["subset"] == "first 32 train examples"
-    assert table.attrs["subset"].startswith("quick run") and "not comparable" in table.attrs["subset"]
-    # the model folder is named after the epoch it holds, and holds it
-    model = tmp_path / "out" / "checkpoints" / "rte" / f"model_epoch_{row['epoch']:g}"
-    assert row["model"] == str(model)
-    assert json.loads((model / "babysweep.json").read_text())["metrics"]["epoch"] == row["epoch"]
-    assert not list((tmp_path / "out" / "checkpoints" / "rte").glob("checkpoint_*"))  # no optimizer state kept
-
-    # bad input: a sweep of another checkpoint (without --transfer), of another task; nothing written
-    other = tmp_path / "other-model"
-    shutil.copytree(pretrained, other)
-    with pytest.raises(ConfigError, match=r"swept task rte on another checkpoint .* add --transfer"):
-        finetune_all(other, root, tmp_path / "out2", tasks=["rte"], from_sweeps=storage, log=lambda m: None)
-    with pytest.raises(ConfigError, match=r"is a sweep of task rte, not wsc"):
-        finetune_all(pretrained, root, tmp_path / "out2", tasks=["wsc"], sweeps={"wsc": storage / "rte-sweep"},
-                     log=lambda m: None)
-    assert not (tmp_path / "out2").exists()

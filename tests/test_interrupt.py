@@ -28,9 +28,9 @@ def finals(table) -> dict:
     return {int(r["seed"]): (r["state"], float(r["epoch"]), float(r["val_loss"])) for _, r in table.iterrows()}
 
 
-def stop_and_resume(tiny_data, runs, signal_number, samples):
+def stop(tiny_data, runs, signal_number, samples):
     """A sweep stopped by `signal_number` once a trial has reported and trials are still to come (some mid-epoch,
-    some paused), checked as it stopped, then resumed; returns its table after the resume."""
+    some paused), checked as it stopped."""
     driver = launch(tiny_data, runs, "stopped", samples)
     table_path = runs / "stopped" / "results.csv"
     seen = watch_table(table_path, lambda t: True if "epoch" in t and (t["epoch"] >= 1).any() and (
@@ -47,10 +47,14 @@ def stop_and_resume(tiny_data, runs, signal_number, samples):
     ended = stopped[stopped["state"] == "TERMINATED"]
     assert ended["ended"].isin(["completed", "stopped"]).all() if len(ended) else True
 
+
+def stop_and_resume(tiny_data, runs, signal_number, samples):
+    """stop(), then the resume; returns its table after the resume."""
+    stop(tiny_data, runs, signal_number, samples)
     resumed = subprocess.run([*BABYSWEEP, "resume", "stopped", "--storage", str(runs), "--quiet"], cwd=REPO,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    table = read_table(table_path)
+    table = read_table(runs / "stopped" / "results.csv")
     assert len(table) == samples and set(table["state"]) == {"TERMINATED"}
     history = read_history(runs / "stopped" / "history.csv", redone=True)
     assert not history["redone"].any(), history[history["redone"]]  # no (trial, epoch) reported twice
@@ -70,9 +74,10 @@ def test_a_sweep_stopped_by_ctrl_c_resumes_every_trial_and_ends_as_an_uninterrup
 
 
 @pytest.mark.slow
-def test_a_sweep_stopped_by_sigterm_resumes_every_trial(tiny_data, tmp_path):
-    # SIGTERM takes the SIGINT path (sweep/stopping.py); 3 trials: where an uninterrupted run ends is the test above
-    stop_and_resume(tiny_data, tmp_path / "runs", signal.SIGTERM, samples=3)
+def test_a_sweep_stopped_by_sigterm_is_saved_as_one_stopped_by_ctrl_c(tiny_data, tmp_path):
+    # SIGTERM takes the SIGINT path (sweep/stopping.py) to the same saved state, whose resume the test above runs
+    # to the end of an uninterrupted sweep: here, the exit status, the message and the saved table
+    stop(tiny_data, tmp_path / "runs", signal.SIGTERM, samples=3)
 
 
 # ---------------------------------------------------------------------------------------------- fail fast

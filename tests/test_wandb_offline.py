@@ -41,7 +41,7 @@ def wandb_records(path):
 def test_every_offline_run_holds_every_report_and_its_exit_record(tiny_data, tmp_path):
     runs = tmp_path / "runs"
     out = subprocess.run([sys.executable, "-m", "babysweep.cli", "launch", str(REPO / "search_spaces" / "tiny_demo.yaml"),
-                          "--data", str(tiny_data), "--algo", "random", "--samples", "3", "--storage", str(runs),
+                          "--data", str(tiny_data), "--algo", "random", "--samples", "2", "--storage", str(runs),
                           "--name", "wb", "--quiet", "--wandb", "--set", "num_epochs=2"],
                          cwd=REPO, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "WANDB_SILENT": "true"})
