@@ -27,7 +27,7 @@ def babysweep(*args, timeout=600, **kw):
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline_and_leaves_a_report(tmp_path):
-    out = babysweep("demo", "--samples", 6, "--words", 10_000, "--pairs", 10, "--dir", tmp_path / "data",
+    out = babysweep("demo", "--samples", 4, "--words", 10_000, "--pairs", 10, "--dir", tmp_path / "data",
                     "--storage", tmp_path / "runs")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
