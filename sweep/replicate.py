@@ -49,7 +49,7 @@ from . import folder
 from .errors import SweepError
 from .failures import DEFAULT_MAX_FAILURES, check_max_failures
 from .folder import DEFAULT_STORAGE, SPACE
-from .kinds import EnsembleFamilySpec, FamilySpec, accepted_names, resolve_trainable
+from .kinds import EnsembleFamilySpec, FamilySpec, absolute_paths, accepted_names, resolve_trainable
 from .kinds.base import TRAINABLES, as_launched, check_trial_config
 from .rerun import RESEED
 from .launch import launch
@@ -112,7 +112,7 @@ def load_recipe(space, trainable=None, sets=None, log=print):
             raise SweepError(f"--set {unknown[0]}: not a parameter of the {trainable} trainable")
         if "seed" not in accepted:
             raise SweepError(f"--trainable {trainable}: takes no seed, and a family is one run per seed")
-    config = {**{k: v for k, v in recipe.centre().items() if k not in recipe.params}, **sets}
+    config = {**{k: v for k, v in recipe.centre().items() if k not in recipe.params}, **absolute_paths(fn, sets)}
     return recipe, trainable, fn, config
 
 

@@ -216,3 +216,21 @@ def test_evaluate_of_a_folder_without_a_model_says_so(tmp_path, capsys, monkeypa
         err = error_lines(capsys)
         assert len(err) == 1 and "downloaded: holds no model" in err[0] and "must be a plain" not in err[0], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_relative_paths_in_set_are_made_absolute_for_trials_that_run_elsewhere(tmp_path, monkeypatch):
+    # a trial runs in its own folder (and on any node): `--set teachers=[runs/t/hf]` must name the same folder there
+    from sweep.kinds import absolute_paths
+    from trainables.distill import distill
+    from trainables.finetune import finetune
+    from trainables.pretrain import pretrain
+
+    monkeypatch.chdir(tmp_path)
+    here = str(tmp_path)
+    assert absolute_paths(finetune, {"checkpoint": "runs/t/hf", "glue_dir": "../glue", "task": "rte", "lr": 1e-5}) \
+        == {"checkpoint": f"{here}/runs/t/hf", "glue_dir": str(tmp_path.parent / "glue"), "task": "rte", "lr": 1e-5}
+    assert absolute_paths(distill, {"teachers": ["a/hf", "/abs/b/hf"], "alpha": 0.5}) == \
+        {"teachers": [f"{here}/a/hf", "/abs/b/hf"], "alpha": 0.5}
+    assert absolute_paths(pretrain, {"data": "prep", "preset": "tiny", "seed": 3}) == \
+        {"data": f"{here}/prep", "preset": "tiny", "seed": 3}
+    assert absolute_paths(distill, {"teachers": None}) == {"teachers": None}  # not a path: left as it is

@@ -52,6 +52,7 @@ SEARCHED = ("alpha", "temperature")
 HYPERPARAMETERS = dict(pretrain.HYPERPARAMETERS, **{k: v for k, v in DISTILLATION.items() if k in SEARCHED})
 SETTINGS = dict(pretrain.SETTINGS, **{k: v for k, v in DISTILLATION.items() if k not in SEARCHED})
 ACCEPTED = pretrain.ACCEPTED | set(DISTILLATION)
+PATHS = pretrain.PATHS | {"teachers"}
 NORMALISATIONS = ("batchmean", "token")
 
 

@@ -74,6 +74,7 @@ SETTINGS = dict(
 )
 KEEP = ("best", "last")
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS)
+PATHS = {"checkpoint", "glue_dir", "output_dir"}  # settings naming files: made absolute at launch
 
 
 def check_config(config: dict) -> None:

@@ -47,6 +47,7 @@ SETTINGS = dict(
     output_dir=None,            # where the final Hugging Face model goes outside a sweep
 )
 ACCEPTED = set(HYPERPARAMETERS) | set(SETTINGS) | MODEL_FIELDS
+PATHS = {"data", "output_dir"}  # settings naming files: made absolute at launch (trials run elsewhere)
 
 
 def check_config(config: dict) -> None:

@@ -2,7 +2,7 @@
 module here and add its spec class to KINDS; launch, resume, status and load_experiment need no change."""
 from ..errors import SweepError
 from ..records import upgrade_record
-from .base import ExperimentSpec, accepted_names, resolve_trainable
+from .base import ExperimentSpec, absolute_paths, accepted_names, resolve_trainable
 from .grid import ROLES, EnsembleFamilySpec, FamilySpec, GridSpec, RerunSpec, ScanSpec, grid_role
 from .searched import ALGOS, SweepSpec
 
@@ -23,5 +23,5 @@ def spec_from_record(record: dict, source="sweep.json") -> ExperimentSpec:
 
 
 __all__ = ["ALGOS", "KINDS", "ROLES", "EnsembleFamilySpec", "ExperimentSpec", "FamilySpec", "GridSpec", "RerunSpec",
-           "ScanSpec", "SweepSpec", "accepted_names", "resolve_trainable",
+           "ScanSpec", "SweepSpec", "absolute_paths", "accepted_names", "resolve_trainable",
            "spec_from_record"]

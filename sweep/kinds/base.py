@@ -24,6 +24,7 @@ import importlib
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from ..errors import SweepError
@@ -72,6 +73,20 @@ def check_trial_config(fn, config: dict) -> None:
 def accepted_names(fn):
     """The config keys a trainable declares (trainables.pretrain.ACCEPTED), or None when it declares none."""
     return getattr(importlib.import_module(fn.__module__), "ACCEPTED", None)
+
+
+def absolute_paths(fn, settings: dict) -> dict:
+    """`settings` with the values of the trainable's path settings (trainables.finetune.PATHS: checkpoint,
+    glue_dir, teachers, ...) made absolute against the working directory: a trial runs in its own folder, on any
+    node, where `runs/teachers/.../hf` means nothing (seen: every trial failed with "no such model folder")."""
+    paths = getattr(importlib.import_module(fn.__module__), "PATHS", ())
+
+    def absolute(value):
+        if isinstance(value, (list, tuple)):
+            return [absolute(v) for v in value]
+        return str(Path(value).expanduser().resolve()) if isinstance(value, (str, Path)) and str(value) else value
+
+    return {k: absolute(v) if k in paths else v for k, v in settings.items()}
 
 
 @dataclass

@@ -15,7 +15,8 @@ from search_spaces.loader import load_space
 from ..errors import SweepError
 from ..folder import SPACE, experiment_dir
 from ..runtime import TunerParts, check_address
-from .base import TRAINABLES, ExperimentSpec, accepted_names, as_launched, check_trial_config, resolve_trainable
+from .base import (TRAINABLES, ExperimentSpec, absolute_paths, accepted_names, as_launched, check_trial_config,
+                   resolve_trainable)
 
 ALGOS = ("bohb", "asha", "random")
 SCAN = "scan"  # not searched: a grid of its own (ScanSpec)
@@ -136,6 +137,7 @@ class SweepSpec(ExperimentSpec):
         if self.data is not None:
             self.data = str(Path(self.data).resolve())
             self.extra = {"data": self.data, **self.extra}
+        self.extra = absolute_paths(fn, self.extra)
         check_trial_config(fn, as_launched({**space.centre(), **self.extra}, self.constant_schedule))
         self.storage = str(experiment_dir(self.storage, self.name).parent)
 
