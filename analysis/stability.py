@@ -57,15 +57,42 @@ def stability_table(source: pd.DataFrame, rerun: pd.DataFrame, metric="val_loss"
     return df.assign(_o=order).sort_values("_o").drop(columns="_o").reset_index(drop=True)
 
 
-def rank_correlation(table: pd.DataFrame):
-    """Spearman correlation between the original values and the re-seeded means (configurations with an original)."""
-    from scipy.stats import spearmanr
+EXACT_UP_TO = 10  # every permutation up to here (10! = 3.6M: under a second); above it scipy's t approximation
 
+
+def spearman(x, y) -> tuple[float, float, str]:
+    """(rho, two-sided p, how p was had) of Spearman's rank correlation. At n <= EXACT_UP_TO the p-value is exact:
+    the share of all n! pairings of the ranks whose |rho| is at least the observed one (the t approximation scipy
+    uses gives p = 0 for rho = 1 at n = 3, where the exact p is 2/6 = 0.33)."""
+    import itertools
+
+    from scipy.stats import rankdata, spearmanr
+
+    n = len(x)
+    if n > EXACT_UP_TO:
+        rho, p = spearmanr(x, y)
+        return float(rho), float(p), "t approximation"
+    rx, ry = rankdata(x) - (n + 1) / 2, rankdata(y) - (n + 1) / 2
+    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    if norm == 0:  # a constant ranking: no correlation to test
+        return math.nan, math.nan, "exact permutation"
+    rho = float(rx @ ry) / norm
+    perms = np.fromiter(itertools.chain.from_iterable(itertools.permutations(range(n))), dtype=np.int8).reshape(-1, n)
+    null = (ry[perms] @ rx) / norm
+    p = float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
+    return rho, p, "exact permutation"
+
+
+def rank_correlation(table: pd.DataFrame):
+    """Spearman correlation between the original values and the re-seeded means (configurations with an original):
+    (rho, "p = ..., n = ..., exact" or why there is none)."""
     t = table.dropna(subset=["original"])
     if len(t) < 3:
         return None, f"needs at least 3 configurations with an original, has {len(t)}"
-    rho, p = spearmanr(t["original"], t["mean"])
-    return float(rho), f"p = {p:.3g}, n = {len(t)}"
+    rho, p, how = spearman(t["original"].to_numpy(float), t["mean"].to_numpy(float))
+    if rho != rho:
+        return None, f"one of the two rankings is constant (n = {len(t)})"
+    return rho, f"p = {p:.3g}, n = {len(t)}, {how}"
 
 
 def plot_stability(table: pd.DataFrame, label: str):

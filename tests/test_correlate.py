@@ -334,3 +334,19 @@ def test_stability_compares_every_suite_column_present(tmp_path):
     markdown, paths = stability_report(source, rerun, tmp_path)
     assert "### my_pairs" in markdown and "### EWoK" in markdown and "### validation loss" in markdown
     assert set(pd.read_csv(paths["stability.csv"])["metric"]) == {"val_loss", "my_pairs", "ewok"}
+
+
+def test_spearman_p_is_exact_at_small_n():
+    from scipy.stats import spearmanr
+
+    from analysis.stability import spearman
+
+    rho, p, how = spearman([1.0, 2.0, 3.0], [10.0, 20.0, 30.0])
+    assert (rho, how) == (1.0, "exact permutation") and p == pytest.approx(2 / 6)  # +1 or -1: 2 of 3! pairings
+    assert spearmanr([1, 2, 3], [10, 20, 30])[1] < 1e-6  # what scipy's t approximation says instead
+    rho, p, _ = spearman([1, 2, 3, 4, 5], [1, 3, 2, 4, 5])  # rho 0.9: |rho| >= 0.9 in 10 of 120 pairings
+    assert rho == pytest.approx(0.9) and p == pytest.approx(10 / 120)
+    rho, p, how = spearman(np.arange(12.0), np.arange(12.0) ** 2)  # above 10: the approximation, said so
+    assert rho == pytest.approx(1.0) and how == "t approximation"
+    rho, p, _ = spearman([1, 2, 3], [5, 5, 5])
+    assert rho != rho and p != p  # a constant ranking: nothing to test
