@@ -236,7 +236,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
     eval_path = exp.evaluation_path
     done = read_evaluation(exp.path)
     ties = check_tie_rule(done.to_dict("records"), ties, eval_path, log)
-    only = exp.complete_trials()[0]["trial_id"] if finished_only else None
+    only = exp.complete_trials().trials["trial_id"] if finished_only else None
     todo = pending_checkpoints(table, done, only, [s.name for s in suites])
     log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
         f"; suites {', '.join(s.name for s in suites)}), {len(done)} already scored")

@@ -5,7 +5,7 @@ selection rules. status, rerun, evaluate and the analyses read through it.
     exp = load_experiment("teacher", "runs")
     exp.table                    # one row per trial: ids as strings, diverged as booleans, BLiMP scores merged
     exp.best_trial()             # the row sweep.selection defines as best (None while no trial is complete)
-    exp.complete_trials()        # what `rerun` picks its top K from, best first, with notes
+    exp.complete_trials()        # Ranked(trials, notes): what `rerun` picks its top K from, best first
     exp.history                  # one row per report
 
 What a reader sees is consistent as sweep/folder.py describes: the table may be a step ahead of Ray's saved
@@ -158,7 +158,8 @@ class Experiment:
         existed, or a kind without it, kept the last)."""
         return getattr(self.spec, "keep", None) or "last"
 
-    def complete_trials(self):
+    def complete_trials(self) -> selection.Ranked:
+        """(trials, notes): the complete trials best first by the selection rule, and what was left out."""
         return selection.complete_trials(self.ranked_table(), self.space.budget_max, self.space.metric,
                                          self.space.mode, self.keep)
 

@@ -234,7 +234,7 @@ def finished_models(source) -> list[dict]:
 
     table = source.table
     try:
-        done = source.complete_trials()[0]
+        done = source.complete_trials().trials
     except SpaceError:  # a space copy that cannot be read: every finished, non-diverged trial
         done = table[table["state"] == FINISHED] if "state" in table else table.iloc[:0]
         if "diverged" in done:

@@ -12,6 +12,7 @@ the model it kept (`checkpoint_<metric>`): that model is the one the trial hands
 fine-tuning run's last epoch may be far below its best (seen: RTE 0.51 final, 0.54 kept).
 """
 import math
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -33,12 +34,18 @@ def ranked_column(table: pd.DataFrame, metric: str, keep: str = "last") -> pd.Se
     return pd.to_numeric(table[kept], errors="coerce").fillna(final)
 
 
-def complete_trials(table: pd.DataFrame, budget_max: float, metric="val_loss", mode="min", keep="last"):
-    """(complete trials ranked best first by their ranked value (column RANKED: see ranked_column), then trial id;
-    notes saying what was left out)."""
+class Ranked(NamedTuple):
+    """What complete_trials returns (a pair, so `trials, notes = ...` reads it too)."""
+    trials: pd.DataFrame  # the complete trials, best first by their RANKED value, then trial id
+    notes: list           # what was left out and why ("2 diverged trial(s) left out", ...)
+
+
+def complete_trials(table: pd.DataFrame, budget_max: float, metric="val_loss", mode="min", keep="last") -> Ranked:
+    """The complete trials ranked best first by their ranked value (column RANKED: see ranked_column), then trial
+    id, with notes saying what was left out."""
     notes = []
     if table.empty or "state" not in table or metric not in table:
-        return table.iloc[:0], notes
+        return Ranked(table.iloc[:0], notes)
     df = table[table["state"] == FINISHED]
     if "diverged" in df:
         diverged = df["diverged"].map(parse_bool).astype(bool)
@@ -51,12 +58,12 @@ def complete_trials(table: pd.DataFrame, budget_max: float, metric="val_loss", m
         notes.append(f"{int((~reached).sum())} trial(s) stopped early by the scheduler left out")
     df = df.assign(**{RANKED: ranked_column(df, metric, keep)})
     df = df[reached & df[RANKED].notna() & (df[RANKED].abs() < math.inf)]
-    return df.sort_values([RANKED, "trial_id"], ascending=[mode == "min", True]), notes
+    return Ranked(df.sort_values([RANKED, "trial_id"], ascending=[mode == "min", True]), notes)
 
 
 def best_trial(table: pd.DataFrame, budget_max: float, metric="val_loss", mode="min", keep="last"):
     """The best complete trial (a row, with its RANKED value), or None while no trial is complete."""
-    ranked, _ = complete_trials(table, budget_max, metric, mode, keep)
+    ranked = complete_trials(table, budget_max, metric, mode, keep).trials
     return None if ranked.empty else ranked.iloc[0]
 
 

@@ -292,3 +292,10 @@ def test_read_table_keeps_trial_ids_as_strings(tmp_path):
     (1, True), (0.0, False)])
 def test_parse_bool(value, expected):
     assert parse_bool(value) is expected
+
+
+def test_complete_trials_is_a_named_pair(tmp_path):
+    t = csv_table(tmp_path, [("a", "TERMINATED", 3.0, 2.0, True, 3), ("b", "TERMINATED", 3.0, 2.5, False, 3)])
+    result = complete_trials(t, budget_max=3)
+    trials, notes = result  # still reads as the pair it was
+    assert ids(result.trials) == ["b"] == ids(trials) and result.notes == notes == ["1 diverged trial(s) left out"]

@@ -213,7 +213,8 @@ def evaluate_a_sweep(args):
                           finished_only=args.finished_only, ewok_dir=args.ewok, suite_name=args.suite_name,
                           ties=args.ties, log=log_to_stderr)
     cols = ["trial_id"] + suite_columns(done.columns) if "trial_id" in done.columns else []
-    print(done[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
+    shown = done[cols].sort_values("trial_id", kind="stable") if cols else done  # by trial, not by completion
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
     rules = sorted(set(done["ties_rule"].dropna())) if "ties_rule" in done.columns else []
     ties = rules[0] if len(rules) == 1 else args.ties or DEFAULT_TIES
     print(f"suite score = mean of the per-paradigm (EWoK: per-domain) accuracies; a pair is right when the good "
