@@ -47,7 +47,18 @@ AXIS_LABELS = {
 SHORT_NAMES = {"val_loss": "validation loss", "best_val_loss": "best validation loss", "test_loss": "test loss"}
 
 TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "slope", "intercept", "r", "p",
-                 "stderr", "n_boot", "boot_used", "seed", "skipped"]
+                 "stderr", "n_boot", "boot_used", "seed", "against_expectation", "skipped"]
+
+
+def expected_slope_sign(y_col: str) -> int:
+    """The sign of the paper's finding for `y_col` on validation loss: +1 for a loss, -1 for a score (lower loss,
+    higher score). A fit of the other sign (models against it, or at chance) is flagged before its R² is read."""
+    return 1 if y_col.endswith("loss") else -1
+
+
+def against_expectation(fit) -> bool:
+    slope = fit.get("slope")
+    return bool(slope and math.isfinite(slope) and (slope > 0) != (expected_slope_sign(fit["y"]) > 0))
 
 
 # ---------------------------------------------------------------------------------------------------- input
@@ -261,6 +272,7 @@ def correlate(df: pd.DataFrame, pairs=None, n_boot=2000, seed=0, only_present=Tr
         row.update(n=int(ok.sum()), left_out=int(len(df) - ok.sum()))
         try:
             row.update(regress(x[ok], y[ok], n_boot=n_boot, seed=seed))
+            row["against_expectation"] = against_expectation(row)
         except AnalysisError as e:
             row["skipped"] = str(e)
         results.append(row)
@@ -362,8 +374,15 @@ def markdown_table(results) -> str:
             continue
         d = _decimals(r["r2"], r["r2_lo"], r["r2_hi"]) + 1
         ci = (f"[{r['r2_lo']:.{d}f}, {r['r2_hi']:.{d}f}]" if math.isfinite(r["r2_lo"]) else "— (no bootstrap)")
+        flag = (f" ⚠ against expectation (expected {'> 0' if expected_slope_sign(r['y']) > 0 else '< 0'})"
+                if r.get("against_expectation") else "")
         lines.append(f"| {r['label']} (`{r['y']}`) | `{r['x']}` | {r['n']} | {r['r2']:.{d}f} | {ci} | "
-                     f"{fmt(r['slope'])} | {fmt(r['intercept'])} | {fmt(r['p'], '.3g')} |")
+                     f"{fmt(r['slope'])}{flag} | {fmt(r['intercept'])} | {fmt(r['p'], '.3g')} |")
+    flagged = [r["label"] for r in results if r.get("against_expectation")]
+    if flagged:
+        lines.append("")
+        lines.append(f"⚠ {', '.join(flagged)}: the slope has the sign against the paper's finding (a score falling "
+                     f"as the loss falls, or a loss rising): the R² measures an association the other way round.")
     return "\n".join(lines)
 
 

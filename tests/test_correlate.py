@@ -10,8 +10,8 @@ import pytest
 from trainables.errors import UserError
 
 from babysweep.cli.analyze import register
-from analysis.correlate import (PAIRS, AnalysisError, bootstrap_r2, correlate, format_r2, plot_regression, regress,
-                                select_trials)
+from analysis.correlate import (PAIRS, AnalysisError, bootstrap_r2, correlate, format_r2, markdown_table,
+                                plot_regression, regress, select_trials)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -350,3 +350,15 @@ def test_spearman_p_is_exact_at_small_n():
     assert rho == pytest.approx(1.0) and how == "t approximation"
     rho, p, _ = spearman([1, 2, 3], [5, 5, 5])
     assert rho != rho and p != p  # a constant ranking: nothing to test
+
+
+def test_a_fit_against_the_papers_sign_is_flagged_in_the_table():
+    # the paper: scores fall as the loss rises, the test loss rises with it; here BLiMP rises with the loss
+    loss = np.array([3.0, 3.2, 3.4, 3.6, 3.8])
+    df = pd.DataFrame({"trial_id": list("abcde"), "val_loss": loss, "test_loss": loss + 0.1,
+                       "blimp_filtered": 0.5 + 0.05 * (loss - 3.0) + np.array([0, 0.003, -0.002, 0.001, 0])})
+    results = {r["y"]: r for r in correlate(df, n_boot=0)}
+    assert results["blimp_filtered"]["against_expectation"] and not results["test_loss"]["against_expectation"]
+    table = markdown_table(list(results.values()))
+    assert "⚠ against expectation (expected < 0)" in table and table.count("⚠") == 2  # the row and the note
+    assert table.splitlines()[-1].startswith("⚠ BLiMP filtered: the slope has the sign against the paper's")

@@ -209,6 +209,8 @@ class Report:
                            for lo, hi in zip(table.get("r2_lo", [math.nan] * len(table)),
                                              table.get("r2_hi", [math.nan] * len(table)))],
                 "slope": table.get("slope"), "p": table.get("p"),
+                "sign": ["⚠ against the paper's" if str(v).lower() == "true" else ""
+                         for v in table.get("against_expectation", pd.Series([None] * len(table)))],
                 "skipped": table.get("skipped", pd.Series([None] * len(table)))})
             parts.append(html_table(view, numeric={"n", "R²", "slope", "p"}))
             import re
