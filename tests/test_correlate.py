@@ -362,3 +362,17 @@ def test_a_fit_against_the_papers_sign_is_flagged_in_the_table():
     table = markdown_table(list(results.values()))
     assert "⚠ against expectation (expected < 0)" in table and table.count("⚠") == 2  # the row and the note
     assert table.splitlines()[-1].startswith("⚠ BLiMP filtered: the slope has the sign against the paper's")
+
+
+@pytest.mark.parametrize("baseline_loss, axes", [(6.19, 2), (3.15, 1)])
+def test_a_far_baseline_gets_its_own_axis_so_the_configurations_gaps_stay_visible(baseline_loss, axes):
+    from analysis.stability import plot_stability, stability_table
+
+    source = pd.DataFrame({"trial_id": ["a", "b"], "val_loss": [3.10, 3.12]})
+    rerun = pd.DataFrame({"trial_id": [f"r{i}" for i in range(6)],
+                          "source_trial_id": ["a", "a", "b", "b", "baseline", "baseline"],
+                          "val_loss": [3.13, 3.14, 3.15, 3.17, baseline_loss, baseline_loss + 0.01]})
+    fig = plot_stability(stability_table(source, rerun), "validation loss")
+    assert len(fig.axes) == axes
+    lo, hi = fig.axes[0].get_ylim()
+    assert hi - lo < 0.2 if axes == 2 else hi > baseline_loss  # the configurations' 0.07 nats fill their axis
