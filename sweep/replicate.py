@@ -25,7 +25,7 @@ or what the seeds change, as an int_uniform parameter over the family's seeds), 
 they take any experiment. The file the recipe came from is recorded in sweep.json as `space`.
 
 A *direct-ensemble family* (`build_ensembles`) is made from another family's (or a sweep's) finished models, no
-training and no Ray: disjoint groups of K of them (in trial order), each an ensemble folder
+training and no Ray: every combination of K of them (or disjoint groups, or N), each an ensemble folder
 (trainables.ensemble.write_ensemble: the mean of its members' logits) in <family>/ensembles/, scored on the
 prepared folder's validation and test splits (trainables.pretrain.mean_loss, float32), with a results table in
 the format every experiment has (trial_id, state TERMINATED, val_loss, test_loss, seed = the ensemble's number,
@@ -282,12 +282,52 @@ def _same(a, b) -> bool:
     return a == b
 
 
+MAX_COMBINATIONS = 20  # --combinations all builds every one up to here; above it, this many drawn at random
+
+
+def check_combinations(combinations):
+    """all, disjoint, or a whole number N >= 1; SweepError (one line) otherwise."""
+    if combinations in ("all", "disjoint"):
+        return combinations
+    try:
+        n = int(combinations)
+    except (TypeError, ValueError):
+        n = None
+    if n is None or isinstance(combinations, bool) or n < 1 or str(n) != str(combinations).strip():
+        raise SweepError(f"--combinations {combinations}: must be all, disjoint or a whole number >= 1")
+    return n
+
+
+def ensemble_groups(rows: list, size: int, combinations="all") -> tuple[list, list]:
+    """(groups of `size` rows, notes): `disjoint`: consecutive groups in trial order, the rest left out; `all`:
+    every combination of `size` of them (C(n, k): 3 teachers give 3 pairs, not 1), at most MAX_COMBINATIONS;
+    N: N combinations. Where fewer than all are taken, they are drawn at random (seed 0) and kept in order."""
+    import itertools
+    import random
+
+    n = len(rows)
+    if combinations == "disjoint":
+        groups = [rows[i:i + size] for i in range(0, n - size + 1, size)]
+        notes = [f"{len(groups)} disjoint ensemble(s) of {size} from the {n} finished model(s), in trial order"]
+        if n % size:
+            notes.append(f"left out (fewer than {size} remained): "
+                         f"{', '.join(r['trial_id'] for r in rows[len(groups) * size:])}")
+        return groups, notes
+    every = list(itertools.combinations(range(n), size))
+    want = min(len(every), MAX_COMBINATIONS if combinations == "all" else combinations)
+    chosen = every if want == len(every) else sorted(random.Random(0).sample(every, want))
+    notes = [f"{len(chosen)} ensemble(s) of {size} from the {n} finished model(s): "
+             + ("every combination" if want == len(every) else f"{want} of the {len(every)} combinations, drawn "
+                f"at random (seed 0)") + "; ensembles sharing a member are not independent samples"]
+    return [[rows[i] for i in c] for c in chosen], notes
+
+
 def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrite=False, device=None,
-                    log=print) -> Path:
-    """The direct-ensemble family `name` from the finished models of the family (or sweep) `ensemble_of`: disjoint
-    groups of `size` in trial order (the rest left out, with a note), each an ensemble folder scored on the
-    prepared folder's validation and test splits. Checked before anything is written; built aside and published in
-    one rename. Returns the experiment folder."""
+                    log=print, combinations="all") -> Path:
+    """The direct-ensemble family `name` from the finished models of the family (or sweep) `ensemble_of`: groups
+    of `size` (ensemble_groups: every combination by default, or disjoint ones, or N), each an ensemble folder
+    scored on the prepared folder's validation and test splits. Checked before anything is written; built aside
+    and published in one rename. Returns the experiment folder."""
     import pandas as pd
 
     from trainables.data.prepared import open_prepared
@@ -299,6 +339,7 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         raise SweepError(f"--size {size}: an ensemble needs at least 2 members")
+    combinations = check_combinations(combinations)
     if name == ensemble_of:
         raise SweepError(f"--ensemble-of {ensemble_of}: is the family being built; give another name")
     exp = check_new_name(name, storage, overwrite, "ensemble family")
@@ -314,12 +355,8 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
     if not data_folder:
         raise SweepError(f"--ensemble-of {ensemble_of}: names no prepared data folder to score the ensembles on")
     data = open_prepared(data_folder)
-    groups = [rows[i:i + size] for i in range(0, len(rows) - size + 1, size)]
-    notes = [f"{len(groups)} ensemble(s) of {size} from the {len(rows)} finished model(s) of {ensemble_of}, "
-             f"in trial order"]
-    if len(rows) % size:
-        left = [r["trial_id"] for r in rows[len(groups) * size:]]
-        notes.append(f"left out (fewer than {size} remained): {', '.join(left)}")
+    groups, notes = ensemble_groups(rows, size, combinations)
+    notes[0] = notes[0].replace("finished model(s)", f"finished model(s) of {ensemble_of}", 1)
     for note in notes:
         log(note)
     spec = EnsembleFamilySpec(name=name, storage=str(exp.parent), trainable=source.spec.trainable, data=data_folder,

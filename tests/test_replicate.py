@@ -170,6 +170,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_data, recipe, tmp_
     refused("replicate", "ens", "--ensemble-of", "nosuch", "--storage", runs, match="no sweep named 'nosuch'")
     refused("replicate", "ens", "--ensemble-of", "teacher", "--size", 1, "--storage", runs,
             match="--size 1: an ensemble needs at least 2 members")
+    for bad in ("0", "some", "2.5"):
+        refused("replicate", "ens", "--ensemble-of", "teacher", "--combinations", bad, "--storage", runs,
+                match=f"--combinations {bad}: must be all, disjoint or a whole number >= 1")
+    refused(*base, "--combinations", "all", match="--combinations: only with --ensemble-of")
     assert not runs.exists()  # nothing written, not even the storage folder
 
     # an existing name is refused and left as it was; an ensemble family needs --size finished models
@@ -348,3 +352,24 @@ def test_a_killed_family_resumes_without_rerunning_what_finished(tiny_data, reci
     for tid, row in done_before.iterrows():
         assert after.loc[tid, "val_loss"] == row["val_loss"]
         assert history[(history["trial_id"] == tid) & (history["time"] > killed_at)].empty, f"{tid} was re-run"
+
+
+def test_ensembles_are_every_combination_of_the_members_or_disjoint_groups_or_n_of_them():
+    from itertools import combinations
+
+    from sweep.replicate import MAX_COMBINATIONS, ensemble_groups
+
+    rows = [{"trial_id": t} for t in "abcd"]
+    names = lambda groups: ["".join(r["trial_id"] for r in g) for g in groups]
+    groups, notes = ensemble_groups(rows, 2)  # all, the default: C(4, 2) = 6
+    assert names(groups) == ["ab", "ac", "ad", "bc", "bd", "cd"] and "every combination" in notes[0]
+    assert names(ensemble_groups(rows[:3], 2)[0]) == ["ab", "ac", "bc"]  # 3 teachers: 3 pairs, not 1
+    groups, notes = ensemble_groups(rows[:3], 2, "disjoint")
+    assert names(groups) == ["ab"] and notes[1] == "left out (fewer than 2 remained): c"
+    groups, notes = ensemble_groups(rows, 2, 4)
+    assert len(set(names(groups))) == 4 and set(names(groups)) <= {"ab", "ac", "ad", "bc", "bd", "cd"}
+    assert names(groups) == names(ensemble_groups(rows, 2, 4)[0]) and "4 of the 6 combinations" in notes[0]
+    many = [{"trial_id": f"t{i}"} for i in range(8)]  # C(8, 3) = 56: all stops at the cap
+    groups, _ = ensemble_groups(many, 3)
+    assert len(groups) == MAX_COMBINATIONS < len(list(combinations(range(8), 3)))
+

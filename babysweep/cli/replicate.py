@@ -17,8 +17,9 @@ def cmd_replicate(args):
         if given:
             raise ConfigError(f"{given[0]}: not an option of --ensemble-of (an ensemble family trains nothing)")
         return build_ensemble_family(args)
-    if args.size is not None:
-        raise ConfigError("--size: only with --ensemble-of FAMILY (the members of each ensemble)")
+    for given, flag in ((args.size, "--size"), (args.combinations, "--combinations")):
+        if given is not None:
+            raise ConfigError(f"{flag}: only with --ensemble-of FAMILY (the members of each ensemble)")
     if args.space is None:
         raise ConfigError("replicate: give --space RECIPE (a space file of constants) to train a family, or "
                           "--ensemble-of FAMILY to build direct ensembles from one")
@@ -44,7 +45,7 @@ def build_ensemble_family(args):
     from sweep.status import format_status, sweep_status
 
     exp = build_ensembles(args.name, args.ensemble_of, size=2 if args.size is None else args.size,
-                          storage=args.storage, overwrite=args.overwrite,
+                          combinations=args.combinations or "all", storage=args.storage, overwrite=args.overwrite,
                           log=(lambda m: None) if args.quiet else log_to_stderr)
     print(format_status(sweep_status(args.name, args.storage)))
     print("\n".join(family_summary(exp)))
@@ -79,6 +80,9 @@ def register(sub):
     r.add_argument("--ensemble-of", metavar="FAMILY", help="build direct ensembles from this family's (or "
                                                             "sweep's) finished models instead of training")
     r.add_argument("--size", type=int, help="members of each ensemble, with --ensemble-of (default 2)")
+    r.add_argument("--combinations", metavar="all|disjoint|N",
+                   help="which groups of --size members, with --ensemble-of: every combination (all, the default, "
+                        "at most 20), disjoint groups in trial order, or N combinations drawn at random (seed 0)")
     r.add_argument("--storage", default=DEFAULT_STORAGE, help="experiment storage folder")
     r.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: a private local Ray)")
     r.add_argument("--cpus-per-trial", type=float, help="default 1")
