@@ -6,7 +6,7 @@ returning the result object a script goes on with (an `Experiment`, a table, a `
 
     exp = babysweep.launch(space="search_spaces/tiny_demo.yaml", data="runs/demo-data/prepared-100000-seed0",
                            samples=4, name="mine", storage="runs")
-    babysweep.evaluate("mine", storage="runs", blimp_dir="runs/demo-data/corpus-v2-100000-seed0/blimp")
+    babysweep.evaluate("mine", storage="runs", blimp_dir="runs/demo-data/corpus-v3-100000-seed0/blimp")
     fits = babysweep.correlate(babysweep.load_experiment("mine", "runs"))
     babysweep.report("mine", storage="runs")
 

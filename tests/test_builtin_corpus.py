@@ -12,7 +12,8 @@ import pytest
 
 from analysis.blimp import load_suite
 from analysis.ewok import load_ewok
-from trainables.data.builtin_corpus import DEFAULT_WORDS, DOMAINS, GENERATOR, MIN_EVAL_WORDS, generate_corpus, lexicon
+from trainables.data.builtin_corpus import (DEFAULT_WORDS, DOMAINS, GENERATOR, MIN_EVAL_WORDS, VERSION, generate_corpus,
+                                           lexicon)
 from trainables.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,11 +167,38 @@ def test_ewok_items(small):
             one, two = i.target1.split(), i.target2.split()
             assert i.target1 != i.target2 and one[-1] == two[-1] == "." and i.context.endswith(" .")
             if domain == "agent-properties":  # one noun phrase differs: who has the feeling
-                assert one[-3:] == two[-3:] and i.context.split()[-2] == two[-4]
-            else:  # the same words, the two concepts in swapped roles
-                assert sorted(one) == sorted(two) and one[1] == two[-2] and two[1] == one[-2]
+                assert one[-3:] == two[-3:] and {one[-4], two[-4]} <= set(i.context.split())
+            else:  # one word differs, the one tested (where the concept is), and the context has neither
+                differ = [k for k, (a, b) in enumerate(zip(one, two)) if a != b]
+                assert len(one) == len(two) and len(differ) == 1 and {one[differ[0]], two[differ[0]]}.isdisjoint(
+                    i.context.split())
     assert "ewok/agent-properties.jsonl" in (out / "README.md").read_text() or \
         "`agent-properties`: 100 items" in (out / "README.md").read_text()
+
+
+def copied_words(context: str, target: str) -> int:
+    """A model that copies its context: how many of the target's first words restart the context word for word."""
+    n = 0
+    for a, b in zip(context.split(), target.split()):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def test_a_model_that_copies_its_context_scores_chance_on_the_built_in_ewok(small):
+    # the earlier items' wrong target repeated the context's order: this scorer got spatial-relations 0 of 100
+    out, _ = small
+    for domain, items in load_ewok(out / "ewok", strict=True)[0].items():
+        right = [copied_words(i.context, i.target1) - copied_words(i.context, i.target2) for i in items]
+        accuracy = (sum(r > 0 for r in right) + 0.5 * sum(r == 0 for r in right)) / len(right)
+        assert 0.4 <= accuracy <= 0.6, (domain, accuracy)
+        # and word frequency alone: each tested word is right about as often as it is wrong
+        tested = [(set(i.target1.split()) - set(i.target2.split())).pop() for i in items]
+        wrongs = [(set(i.target2.split()) - set(i.target1.split())).pop() for i in items]
+        if domain != "agent-properties":  # there the tested words are the two concepts, different in each item
+            for word in set(tested):
+                assert 0.3 <= tested.count(word) / (tested.count(word) + wrongs.count(word)) <= 0.7, (domain, word)
 
 
 def test_no_evaluation_sentence_is_in_the_corpus(small):
@@ -456,7 +484,7 @@ def test_a_folder_of_an_older_generator_version_is_named_as_such(small, tmp_path
     (old / "corpus.json").write_text(json.dumps(dict(record, version=1)))
     with pytest.raises(DataError) as e:
         generate_corpus(old, **SMALL)
-    assert "generator version 1, and this is version 2" in str(e.value) and f"delete {old}" in str(e.value)
+    assert f"generator version 1, and this is version {VERSION}" in str(e.value) and f"delete {old}" in str(e.value)
 
 
 def test_generate_prints_both_evaluation_folders(tmp_path, capsys):

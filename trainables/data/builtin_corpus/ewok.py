@@ -6,14 +6,20 @@ project ships no EWoK data, so the generator writes items of that format, in the
 punctuation as separate words), from three templates, one per domain:
 
     agent-properties     "the girl kicked the ball ."  ->  "the girl was happy ."  vs  "the ball was happy ."
-                         (only the agent, a person or an animal, can have the feeling)
-    physical-relations   "the ball is in the box ."    ->  "the box holds the ball ."  vs  "the ball holds the box ."
-    spatial-relations    "the cat is on the bed ."     ->  "the bed is under the cat ."  vs  "the cat is under the bed ."
+                         or "the ball was behind the girl ."  (only a person or an animal has the feeling)
+    physical-relations   "the box holds the ball ."    ->  "the ball is inside the box ."  vs  "... outside ..."
+                         or "the box lost the ball ."  (then outside is right)
+    spatial-relations    "the cat is on the bed ."     ->  "the cat is above the bed ."  vs  "... below ..."
+                         or "the cat is under the bed ."  (then below is right)
 
-In each item the two targets use the same words (the two concepts swap roles) or differ in one noun, so word
-frequency alone does not pick the right one. Items are distinct within a domain and a pure function of the
-seed (`grammar_for("ewok", seed, domain)`). The writer keeps every sentence of the items out of the corpus, as
-it does the minimal pairs' (writer.py).
+The two targets of an item differ in one word, the one tested, and neither is closer to the context than the
+other: a model that copies its context (continues with the context's own words in its own order) has no reason to
+prefer either, and the tested words are right as often as wrong over a domain, so word frequency alone does not
+pick the right one either (tests/test_builtin_corpus.py scores a copying scorer at chance). An earlier version
+had the wrong target repeat the context's order ("the owl is under the chair ." -> wrong: "the owl is above the
+chair ."), which pushed a copying model far below chance. Items are distinct within a domain and a pure function
+of the seed (`grammar_for("ewok", seed, domain)`). The writer keeps every sentence of the items out of the corpus,
+as it does the minimal pairs' (writer.py).
 
 One JSON object a line in `<out>/ewok/<domain>.jsonl`: Domain, ConceptA, ConceptB, Context1, Target1, Target2,
 item_id (BabyLM's files carry more keys, which the scorer does not need).
@@ -25,10 +31,12 @@ DOMAINS = ("agent-properties", "physical-relations", "spatial-relations")
 DEFAULT_ITEMS = 100  # per domain
 
 CONTAINERS = ("box", "cup", "truck", "car", "boat")
-# (relation in the context, its converse in the targets, the places it goes with)
-SPATIAL = [("on", "under", ("bed", "table", "chair")),
-           ("under", "above", ("bed", "table", "chair")),
-           ("behind", "in front of", ("bed", "table", "chair", "house", "box", "truck", "car"))]
+PLACES = ("bed", "table", "chair", "house", "box", "truck", "car")
+# (relation in the context, the right word of the targets, the wrong one): each word right in half the items
+SPATIAL = [("on", "above", "below"), ("under", "below", "above")]
+# (the container's verb, present and past, the right word, the wrong one); no word of the context in the targets'
+# tested place (a context saying "in" would favour "inside" to a model copying word pieces)
+INSIDE = [(("holds", "held"), "inside", "outside"), (("loses", "lost"), "outside", "inside")]
 # feelings and states only a person or an animal has
 ANIMATE_ONLY = [(a, cs) for a, cs in ADJECTIVES if not set(cs) & set(INANIMATE)]
 
@@ -47,24 +55,27 @@ def _agent_properties(g):
         subject, concept = name, name
     else:
         subject, concept = _the(agent.sg), agent.sg
-    return (concept, thing.sg, f"{subject} {v.past} {_the(thing.sg)} .", f"{subject} was {adjective} .",
-            f"{_the(thing.sg)} was {adjective} .")
+    # the agent first or second in the context, half each: a copying model favours the context's first noun
+    context = f"{subject} {v.past} {_the(thing.sg)} ." if g.p(0.5) else f"{_the(thing.sg)} was behind {subject} ."
+    return concept, thing.sg, context, f"{subject} was {adjective} .", f"{_the(thing.sg)} was {adjective} ."
 
 
 def _physical_relations(g):
     container = g.pick(CONTAINERS)
     content = g.pick([n for n in nouns(INANIMATE) if n.sg not in CONTAINERS])
-    be, hold = ("is", "holds") if g.p(0.5) else ("was", "held")
-    return (content.sg, container, f"{_the(content.sg)} {be} in {_the(container)} .",
-            f"{_the(container)} {hold} {_the(content.sg)} .", f"{_the(content.sg)} {hold} {_the(container)} .")
+    (now, then), right, wrong = g.pick(INSIDE)
+    verb, be = (now, "is") if g.p(0.5) else (then, "was")
+    frame = f"{_the(content.sg)} {be} {{}} {_the(container)} ."
+    return (content.sg, container, f"{_the(container)} {verb} {_the(content.sg)} .", frame.format(right),
+            frame.format(wrong))
 
 
 def _spatial_relations(g):
-    relation, converse, places = g.pick(SPATIAL)
+    relation, right, wrong = g.pick(SPATIAL)
     x = g.pick(nouns(ANIMATE))
-    y = g.pick(places)
-    return (x.sg, y, f"{_the(x.sg)} is {relation} {_the(y)} .", f"{_the(y)} is {converse} {_the(x.sg)} .",
-            f"{_the(x.sg)} is {converse} {_the(y)} .")
+    y = g.pick(PLACES)
+    frame = f"{_the(x.sg)} is {{}} {_the(y)} ."
+    return x.sg, y, frame.format(relation), frame.format(right), frame.format(wrong)
 
 
 MAKERS = {"agent-properties": _agent_properties, "physical-relations": _physical_relations,
