@@ -204,7 +204,9 @@ def test_the_reports_figures_are_in_score_highest_first(sweep):
     drawn = {tuple(line.get_ydata()) for line in ax.lines}
     assert (0.50, 0.62, 0.58) in drawn and (0.55, 0.57, 0.66) in drawn  # each trial's scores, not its losses
     panels = plot_hyperparameters(exp, colours).axes
-    assert panels[0].get_ylabel() == "final score"
+    assert panels[0].get_ylabel() == "kept model score"  # keep best: each trial at the score of the model it kept
+    dots = {round(float(y), 2) for c in panels[0].collections for _, y in c.get_offsets()}
+    assert 0.62 in dots and 0.58 not in dots  # t1 kept its epoch 2 (0.62), not its last (0.58)
 
 
 def test_the_report_of_a_finetuning_sweep_suggests_finetune_all_with_its_best_configuration(sweep, capsys):

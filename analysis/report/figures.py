@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sweep.rungs import asha_rungs, bracket_rungs  # noqa: F401  (bracket_rungs: also imported from analysis.report)
+from sweep.selection import ranked_column
 
 from .common import EPS, KIND_NAMES, LOG_SCALED, epochs, fmt
 
@@ -228,15 +229,17 @@ def describe_prior(p) -> str:
 
 
 def plot_hyperparameters(exp, colours: Colours):
-    """Each trial's final value of the sweep's metric against each searched hyperparameter, the prior shaded on a
-    twin axis."""
+    """Each trial's value of the sweep's metric (the one it is ranked by: final, or its kept model's) against each
+    searched hyperparameter, the prior shaded on a twin axis."""
     params = list(exp.space.params.values())
     cols = min(3, len(params))
     rows = math.ceil(len(params) / cols)
     fig = _grid_figure(rows, cols)
     table = exp.table
     metric = exp.metric
-    y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(np.nan, table.index)
+    # what each trial is ranked by: its final value, or its kept model's with keep=best (sweep/selection.py)
+    y = pd.to_numeric(ranked_column(table, metric, exp.keep), errors="coerce") if metric in table \
+        else pd.Series(np.nan, table.index)
     ok = np.isfinite(y.to_numpy(dtype=float))
     tids = table["trial_id"].astype(str).to_numpy()
     rng = np.random.default_rng(0)
@@ -273,7 +276,7 @@ def plot_hyperparameters(exp, colours: Colours):
         ax.patch.set_visible(False)
         ax.set_xlabel(p.name + (" (log scale)" if p.kind in LOG_SCALED else ""))
         if i % cols == 0:
-            ax.set_ylabel(f"final {metric_label(metric)}")
+            ax.set_ylabel(f"{'kept model' if exp.keep == 'best' else 'final'} {metric_label(metric)}")
         ax.grid(alpha=0.25)
         left_out = int(len(keep) - keep.sum())
         ax.set_title(p.name + (f" ({left_out} without a value)" if left_out else ""), fontsize=9)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweep.selection import best_summary
+from sweep.selection import best_summary, ranked_column
 from sweep.table import FINISHED, parse_bool
 
 from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
@@ -153,7 +153,8 @@ class Report:
     def hyperparameters(self) -> str:
         exp = self.exp
         label, mode = metric_label(exp.metric), exp.metric_and_mode()[1]
-        caption = (f"Each dot is one trial: its final {esc(label)} against its value of the hyperparameter (in "
+        which = "the kept model's" if exp.keep == "best" else "its final"
+        caption = (f"Each dot is one trial: {which} {esc(label)} against its value of the hyperparameter (in "
                    "the units the trainable receives). Log axis where the prior is log-scaled. The grey shading is "
                    "the prior the searcher samples from (for log-scaled priors, the density of ln x; for integer "
                    "and choice parameters, each value's probability), drawn from the space's definition. Trials "
@@ -295,8 +296,8 @@ class Report:
         exp, space = self.exp, self.exp.space
         df = exp.table.copy()
         metric, mode = space.metric, space.mode
-        if metric in df:
-            key = pd.to_numeric(df[metric], errors="coerce").where(lambda v: np.isfinite(v))
+        if metric in df:  # ranked as the best trial is: by the kept model's value with keep=best
+            key = pd.to_numeric(ranked_column(df, metric, exp.keep), errors="coerce").where(lambda v: np.isfinite(v))
             df = df.assign(_key=key).sort_values("_key", ascending=mode == "min", na_position="last",
                                                   kind="mergesort").drop(columns="_key")
         first = [c for c in ("trial_id", "state", "epoch", "val_loss", "best_val_loss", "test_loss") if c in df]
@@ -319,7 +320,8 @@ class Report:
         if best is not None:
             hit = view.index[view["trial_id"].astype(str) == str(best["trial_id"])]
             highlight = int(hit[0]) if len(hit) else None
-        note = (f'<p class="note">One row per trial, best {esc(metric)} first; hyperparameters as the trainable '
+        ranked = f"best {metric} of the kept model" if exp.keep == "best" else f"best {metric}"
+        note = (f'<p class="note">One row per trial, {esc(ranked)} first; hyperparameters as the trainable '
                 f'receives them. Highlighted: the best trial ({esc(exp.best_rule())}). From '
                 f'{cmd(exp.table_path)}.</p>')
         return ('<section id="results"><h2>Results table</h2>' + note
