@@ -150,6 +150,26 @@ def test_launch_checks_the_trainables_config_before_ray_starts(tmp_path, capsys,
     assert not (store / "x").exists()
 
 
+@pytest.mark.parametrize("task, files, message", [
+    ("boolq", ["boolq.valid.jsonl"], "task boolq: no train split (boolq.train.jsonl is missing in"),  # glue_filtered's
+    ("rte", ["rte.train.jsonl", "rte.valid.jsonl"], "checkpoint: {model} is not a folder"),
+])
+def test_a_task_sweep_whose_files_are_missing_is_one_line_before_ray_starts(tmp_path, capsys, task, files, message):
+    glue = tmp_path / "glue"
+    glue.mkdir()
+    for name in files:
+        (glue / name).write_text('{"sentence1": "a", "sentence2": "b", "label": 0}\n')
+    model = tmp_path / "model"
+    if task == "boolq":
+        model.mkdir()
+    store = tmp_path / "store"
+    assert main(["launch", str(SPACES_DIR / "superglue" / f"{task}.yaml"), "--set", f"checkpoint={model}", "--set",
+                 f"glue_dir={glue}", "--storage", str(store), "--name", "x"]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message.format(model=model) in err[0], err
+    assert not store.exists()
+
+
 @pytest.mark.parametrize("setting, message", [
     ("weight_decay=-1", "weight_decay: must be >= 0, got -1"),
     ("num_warmup_steps=-5", "num_warmup_steps: must be >= 0, got -5"),

@@ -172,7 +172,11 @@ def test_keep_middle_is_one_line_and_exit_2(tmp_path, capsys):
 def test_sweep_keep_defaults_to_best_for_finetune_and_ranks_by_the_space_metric(tmp_path):
     from sweep.kinds import SweepSpec, spec_from_record
 
-    where = {"checkpoint": str(tmp_path / "model"), "glue_dir": str(tmp_path / "glue")}  # checked before Ray: given
+    (tmp_path / "model").mkdir()  # checked before Ray: the model folder and the task's two splits exist
+    (tmp_path / "glue").mkdir()
+    for split in ("train", "valid"):
+        write_jsonl(tmp_path / "glue" / f"rte.{split}.jsonl", [RECORDS["rte"]])
+    where = {"checkpoint": str(tmp_path / "model"), "glue_dir": str(tmp_path / "glue")}
     ft = SweepSpec(space=str(SPACES_DIR / "superglue" / "rte.yaml"), storage=str(tmp_path), name="ft", extra=where)
     ft.prepare()
     assert ft.keep == "best" and ft.to_record()["keep"] == "best" and ft.extra["keep"] == "best"  # trials keep best

@@ -78,8 +78,14 @@ PATHS = {"checkpoint", "glue_dir", "output_dir"}  # settings naming files: made 
 
 
 def check_config(config: dict) -> None:
-    """What a sweep checks before Ray starts (sweep.kinds): the settings every trial will get, at the space's centre."""
-    resolve_config(config)
+    """What a sweep checks before Ray starts (sweep.kinds): the settings every trial will get, at the space's
+    centre, and the files they name: the task's two splits in glue_dir (boolq in glue_filtered has no train file:
+    every trial would fail) and the model folder to fine-tune."""
+    cfg = resolve_config(config)
+    glue.check_task(cfg["glue_dir"], cfg["task"])
+    if not Path(cfg["checkpoint"]).is_dir():
+        raise ConfigError(f"checkpoint: {cfg['checkpoint']} is not a folder (a pretrained Hugging Face folder, "
+                          f"e.g. a trial's checkpoint_*/hf)")
 
 
 def resolve_config(config: dict) -> dict:
