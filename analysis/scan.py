@@ -37,25 +37,45 @@ def format_curves(curves: dict, metric="val_loss") -> list[str]:
     return lines
 
 
+def markdown_table(curves: dict, metric="val_loss", centre=None) -> str:
+    """scan.md's table: one row per point (parameter, value, the metric), the centre's rows marked."""
+    centre = centre or {}
+    lines = [f"| parameter | value | {metric} | |", "|---|---:|---:|---|"]
+    for name, points in curves.items():
+        for value, result in points:
+            mark = "centre" if name in centre and value == centre[name] else ""
+            lines.append(f"| {name} | {fmt(value, missing='-')} | {fmt(result, missing='-')} | {mark} |")
+    return "\n".join(lines)
 
 
-def plot_curves(curves: dict, metric="val_loss"):
-    """One panel per parameter: the metric against the parameter's value (log x for positive spreads > 10x)."""
+def plot_curves(curves: dict, metric="val_loss", log_params=(), centre=None):
+    """One panel per parameter: the metric against the parameter's value, on a log axis for a parameter whose
+    prior is log-scaled (`log_params`; without it, for positive spreads > 10x), the centre run's point marked;
+    tick labels rotated so that they do not run into each other."""
     from matplotlib.figure import Figure
 
+    centre = centre or {}
     cols = min(4, max(1, len(curves)))
     rows = math.ceil(max(1, len(curves)) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.8 * rows))
+    fig = Figure(figsize=(3.2 * cols, 3.0 * rows))
     for i, (name, points) in enumerate(curves.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         numeric = all(isinstance(x, Number) for x in xs)
-        ax.plot(range(len(xs)) if not numeric else xs, ys, "o-")
+        at = list(range(len(xs))) if not numeric else xs
+        ax.plot(at, ys, "o-")
+        if name in centre and centre[name] in xs:
+            j = xs.index(centre[name])
+            ax.plot([at[j]], [ys[j]], marker="*", ms=13, color="C3", ls="none",
+                    label="centre" if i == 0 else None, zorder=3)
         if not numeric:
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-        elif min(xs) > 0 and max(xs) / min(xs) > 10:
+        elif min(xs) > 0 and (name in log_params or (not log_params and max(xs) / min(xs) > 10)):
             ax.set_xscale("log")
-        ax.set_xlabel(name)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.set_xlabel(name + (" (log scale)" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(metric if i % cols == 0 else "")
+    if centre and fig.axes:
+        fig.axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -39,11 +39,24 @@ def prior_points(prior, k: int) -> list:
     return out
 
 
-def scan_runs(space, k: int) -> list[dict]:
-    """The centre once, then each parameter's other points with the rest at the centre."""
+def scan_params(space, names) -> list[str]:
+    """The parameters to scan: `names` (--scan-params, in the space's order), default every searched one;
+    SweepError naming the first that the space does not search."""
+    if not names:
+        return list(space.params)
+    unknown = [n for n in names if n not in space.params]
+    if unknown:
+        raise SweepError(f"--scan-params {unknown[0]}: not a parameter {space.path} searches "
+                         f"({', '.join(space.params)})")
+    return [n for n in space.params if n in names]
+
+
+def scan_runs(space, k: int, names=None) -> list[dict]:
+    """The centre once, then each scanned parameter's other points with the rest at the centre."""
     centre = space.centre()
     runs = [{**centre, "source_trial_id": CENTRE}]
-    for name, prior in space.params.items():
+    chosen = scan_params(space, names)
+    for name, prior in ((n, p) for n, p in space.params.items() if n in chosen):
         runs += [{**centre, name: value, "source_trial_id": f"scan:{name}={_short(value)}"}
                  for value in prior_points(prior, k) if value != centre[name]]
     return runs
@@ -53,21 +66,25 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def launch_scan(spec: SweepSpec, points=5, overwrite=False, verbose=1, log=print):
-    """Run the scan of spec's space (its trainable, data, resources, storage, name) as a fixed grid."""
+def launch_scan(spec: SweepSpec, points=5, overwrite=False, verbose=1, log=print, params=None):
+    """Run the scan of spec's space (its trainable, data, resources, storage, name) as a fixed grid; `params`
+    (--scan-params): only these parameters (the others stay at the centre)."""
     if points < 2:
         raise SweepError(f"--scan-points {points}: at least 2 points per parameter are needed for a curve")
     from search_spaces.loader import load_space
 
     space = load_space(spec.space)
+    scan_params(space, params)  # an unknown name is one line before anything runs
     spec.name = spec.name or f"{space.name}-scan-{time.strftime('%Y%m%d-%H%M%S')}"
     spec.algo = "bohb"  # only to pass the searched kind's checks: the space, trainable, data and resources
     spec.prepare()
-    runs = scan_runs(space, points)
-    log(f"scan: {len(runs)} runs at full budget ({points} points per parameter around the centre)")
+    runs = scan_runs(space, points, params)
+    which = f" of {', '.join(scan_params(space, params))}" if params else ""
+    log(f"scan: {len(runs)} runs at full budget ({points} points per parameter{which} around the centre)")
     grid = ScanSpec(name=spec.name, storage=spec.storage, trainable=spec.trainable,
                     data=spec.data, extra=spec.extra, cpus_per_trial=spec.cpus_per_trial,
                     gpus_per_trial=spec.gpus_per_trial, address=spec.address, wandb=spec.wandb, keep=spec.keep,
                     constant_schedule=spec.constant_schedule, max_failures=spec.max_failures, runs=runs, space=spec.space, seeds=[], top_k=points,
-                    notes=[f"{points} points per parameter at its prior's quantiles (i + 1/2) / {points}"])
+                    notes=[f"{points} points per parameter at its prior's quantiles (i + 1/2) / {points}"
+                           + (f"; scanned: {', '.join(scan_params(space, params))}" if params else "")])
     return launch(grid, overwrite=overwrite, verbose=verbose)

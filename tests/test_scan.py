@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import copy_legacy
-from analysis.scan import scan_curves
+from analysis.scan import markdown_table, plot_curves, scan_curves
 from search_spaces.loader import SPACES_DIR, load_space
 from sweep.scan import CENTRE, prior_points, scan_runs
 
@@ -45,6 +45,29 @@ def test_curves_gather_each_parameters_runs_with_the_centre():
     assert scan_curves(table.drop(columns="source_trial_id")) == {}
 
 
+def test_scan_params_limits_the_scan_to_those_parameters():
+    runs = scan_runs(SPACE, 3, ["weight_decay", "lr"])
+    varied = {r["source_trial_id"][len("scan:"):].split("=")[0] for r in runs[1:]}
+    assert varied == {"lr", "weight_decay"} and len(runs) == 1 + 2 + 2  # the centre, 2 other points each
+    assert len(scan_runs(SPACE, 3)) > len(runs)
+
+
+def test_the_scan_figure_has_log_axes_for_log_priors_the_centre_marked_and_a_table():
+    curves = {"lr": [(0.001, 3.2), (0.003, 3.0), (0.01, 3.5)], "weight_decay": [(0.01, 3.1), (0.1, 3.0), (1.0, 3.3)],
+              "lr_scheduler_type": [("linear", 3.1), ("cosine", 3.0)]}
+    centre = {"lr": 0.003, "weight_decay": 0.1, "lr_scheduler_type": "cosine"}
+    fig = plot_curves(curves, "val_loss", log_params={"lr", "weight_decay"}, centre=centre)
+    lr, wd, kind = fig.axes
+    assert lr.get_xscale() == wd.get_xscale() == "log" and kind.get_xscale() == "linear"
+    assert wd.get_xlabel() == "weight_decay (log scale)"
+    stars = [line for line in lr.lines if line.get_marker() == "*"]
+    assert len(stars) == 1 and list(stars[0].get_xdata()) == [0.003]  # the centre, marked
+    assert all(t.get_rotation() == 30 for t in wd.get_xticklabels())  # ticks that do not run into each other
+    table = markdown_table(curves, "val_loss", centre).splitlines()
+    assert table[0] == "| parameter | value | val_loss | |" and len(table) == 2 + 8
+    assert "| lr | 0.003 | 3 | centre |" in table and "| lr | 0.01 | 3.5 |  |" in table
+
+
 @pytest.mark.slow
 def test_a_real_scan_on_hartmann_shows_its_curves(tmp_path, capsys):
     from babysweep.cli import main
@@ -73,3 +96,8 @@ def test_bad_scan_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["analyze", "scan", "legacy", "--storage", str(tmp_path)]) == 2
     assert "no scan runs (launch the space with --algo scan)" in capsys.readouterr().err
     assert not (tmp_path / "legacy" / "analysis").exists()
+    assert main(["launch", str(space), "--algo", "scan", "--scan-params", "x1,nosuch", "--storage", str(tmp_path),
+                 "--name", "s"]) == 2
+    assert "--scan-params nosuch: not a parameter" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    assert main(["launch", str(space), "--scan-params", "x1", "--storage", str(tmp_path), "--name", "s"]) == 2
+    assert "--scan-params x1: only for --algo scan" in capsys.readouterr().err

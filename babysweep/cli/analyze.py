@@ -133,7 +133,8 @@ def add_stability(actions) -> None:
 # ---------------------------------------------------------------------------------------------- scan
 
 def cmd_scan(args):
-    from analysis.scan import format_curves, plot_curves, scan_curves
+    from analysis.report.common import LOG_SCALED
+    from analysis.scan import format_curves, markdown_table, plot_curves, scan_curves
     from trainables.files import atomic_path, write_text
 
     from sweep.experiment import load_experiment
@@ -146,8 +147,12 @@ def cmd_scan(args):
     out = Path(args.out).expanduser() if args.out else exp.analysis_dir
     out.mkdir(parents=True, exist_ok=True)
     lines = format_curves(curves, metric)
-    write_text(out / "scan.md", "# One-at-a-time scan\n\n" + "\n".join(f"- {l.strip()}" for l in lines[1:]) + "\n")
-    fig = plot_curves(curves, metric)
+    centre = exp.space.centre()
+    log_params = {n for n, prior in exp.space.params.items() if prior.kind in LOG_SCALED}
+    write_text(out / "scan.md", f"# One-at-a-time scan: {exp.name}\n\nEach searched parameter varied on its own, "
+               f"the others at the space's centre; {metric} of each run ({exp.table_path}).\n\n"
+               + markdown_table(curves, metric, centre) + "\n")
+    fig = plot_curves(curves, metric, log_params, centre)
     for ext in ("png", "pdf"):
         with atomic_path(out / f"scan.{ext}") as tmp:
             fig.savefig(tmp, format=ext)

@@ -72,13 +72,14 @@ def cmd_launch(args):
                      keep=args.keep, seeding=args.seeding, max_budget=args.max_budget, max_hours=args.max_hours,
                      max_gpu_hours=args.max_gpu_hours, max_failures=args.max_failures, fail_fast=args.fail_fast,
                      extra=parse_sets(args.set))
-    spec.check_scan_points(args.scan_points)
+    scanned = [n.strip() for n in args.scan_params.split(",") if n.strip()] if args.scan_params else None
+    spec.check_scan_points(args.scan_points, scanned)
     try:
         if spec.is_scan:
             from sweep.scan import launch_scan
 
             exp = launch_scan(spec, 5 if args.scan_points is None else args.scan_points, overwrite=args.overwrite,
-                              verbose=verbosity(args), log=log_to_stderr)
+                              verbose=verbosity(args), log=log_to_stderr, params=scanned)
         else:
             exp = launch(spec, overwrite=args.overwrite, verbose=verbosity(args))
     except Interrupted as e:
@@ -231,6 +232,8 @@ def register(sub):
     la.add_argument("--algo", default="bohb", help="bohb (default), asha or random: the same priors and budget; "
                                                    "scan: each parameter on its own around the centre (full budget)")
     la.add_argument("--scan-points", type=int, help="points per parameter of --algo scan (default 5)")
+    la.add_argument("--scan-params", metavar="P1,P2", help="--algo scan: only these parameters (default: every "
+                                                            "searched one; the others stay at the centre)")
     la.add_argument("--samples", type=int, default=16, help="number of trials (default 16)")
     la.add_argument("--max-budget", type=float, metavar="EPOCHS",
                     help="compute budget: total epochs over all trials; no new trial once spent")

@@ -93,9 +93,10 @@ class SweepSpec(ExperimentSpec):
         """Asked for as `--algo scan`: launched as a ScanSpec grid (sweep/scan.py), never searched."""
         return self.algo == SCAN
 
-    def check_scan_points(self, points) -> None:
-        if points is not None and not self.is_scan:
-            raise SweepError(f"--scan-points {points}: only for --algo {SCAN} (this is --algo {self.algo})")
+    def check_scan_points(self, points, params=None) -> None:
+        for flag, given in (("--scan-points", points), ("--scan-params", ",".join(params or []) or None)):
+            if given is not None and not self.is_scan:
+                raise SweepError(f"{flag} {given}: only for --algo {SCAN} (this is --algo {self.algo})")
 
     def prepare(self):
         """Check everything that can be checked before Ray starts, then settle the spec (absolute paths, a name)."""
