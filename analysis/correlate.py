@@ -1,12 +1,11 @@
 """Does validation loss explain the downstream scores? The loss–BLiMP correlation of the BabyLlama-2 paper
 (section 6, Fig. 2): over the sweep's models, linear regressions of every suite score the table has (BLiMP
 filtered, BLiMP supplement, EWoK, the built-in pairs, any suite of the user's: `sweep.table.suite_columns`) and
-of test loss on validation loss, each with R², a bootstrap 95% interval of R², slope and n.
+of test loss on validation loss, each with R² (bootstrap 95% interval), slope (t interval), p and n.
 
 Pure functions on tables (pandas DataFrames in the results-table format of DESIGN.md): they return numbers,
 matplotlib figures, and, in `write_report`, files. Any table with a `val_loss` column and one of the y columns
-works, so a table that did not come from a babysweep sweep can be analysed the same way.
-"""
+works, so a table that did not come from a babysweep sweep can be analysed the same way."""
 import math
 import re
 from pathlib import Path
@@ -46,8 +45,8 @@ AXIS_LABELS = {
 
 SHORT_NAMES = {"val_loss": "validation loss", "best_val_loss": "best validation loss", "test_loss": "test loss"}
 
-TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "slope", "intercept", "r", "p",
-                 "stderr", "n_boot", "boot_used", "seed", "against_expectation", "skipped"]
+TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "slope", "slope_lo", "slope_hi",
+                 "intercept", "r", "p", "stderr", "n_boot", "boot_used", "seed", "against_expectation", "skipped"]
 
 
 def expected_slope_sign(y_col: str) -> int:
@@ -223,10 +222,10 @@ def bootstrap_r2(x, y, n_boot=2000, seed=0, chunk_cells=2_000_000) -> np.ndarray
 def regress(x, y, n_boot=2000, seed=0) -> dict:
     """Least-squares fit y = intercept + slope * x (scipy.stats.linregress) with a bootstrap interval of R².
 
-    Returns r2, r (Pearson), slope, intercept, stderr (of the slope), p (two-sided, zero slope), n (pairs with
-    both values finite; the others are left out), and r2_lo, r2_hi: the percentile 95% interval of R² over
-    `n_boot` resamples of the rows (NaN when n_boot is 0), n_boot, boot_used (the resamples that had an R²:
-    one where x or y takes a single value has none), seed.
+    Returns r2, r (Pearson), slope with slope_lo, slope_hi (its 95% t interval), intercept, stderr (of the
+    slope), p (two-sided, zero slope), n (pairs with both values finite; the others are left out), and r2_lo,
+    r2_hi: the percentile 95% interval of R² over `n_boot` resamples of the rows (NaN when n_boot is 0), n_boot,
+    boot_used (the resamples that had an R²: one where x or y takes a single value has none), seed.
     AnalysisError when fewer than 3 points remain or x or y is constant."""
     from scipy import stats
 
@@ -245,7 +244,9 @@ def regress(x, y, n_boot=2000, seed=0) -> dict:
     boot = bootstrap_r2(x, y, n_boot=n_boot, seed=seed) if n_boot else np.empty(0)
     tail = 100 * (1 - CI_LEVEL) / 2
     lo, hi = (np.percentile(boot, [tail, 100 - tail]) if boot.size else (math.nan, math.nan))
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, n - 2)) * float(fit.stderr)  # the slope's t interval, n - 2 df
     return {"r2": r * r, "r": r, "slope": float(fit.slope), "intercept": float(fit.intercept),
+            "slope_lo": float(fit.slope) - half, "slope_hi": float(fit.slope) + half,
             "stderr": float(fit.stderr), "p": float(fit.pvalue), "n": n,
             "r2_lo": float(lo), "r2_hi": float(hi), "n_boot": int(n_boot), "boot_used": int(boot.size),
             "seed": seed}
@@ -358,11 +359,9 @@ probable continuation of the context. Every paradigm or domain weighs the same, 
 It measures association across the sweep's models, not that lowering the loss causes the score.
 - **95% CI** {ci}
 - **n** counts the trials with both values; trials without one (not evaluated, stopped before the test loss, \
-non-finite loss) are left out of that fit. **slope** is the change of y per nat of validation loss; \
-**p** tests a zero slope (two-sided, scipy.stats.linregress).
+non-finite loss) are left out of that fit. **slope** is the change of y per nat of validation loss [its 95% t \
+interval]; **p** tests a zero slope (two-sided, scipy.stats.linregress).
 """
-
-
 
 
 def markdown_table(results) -> str:
@@ -374,10 +373,11 @@ def markdown_table(results) -> str:
             continue
         d = _decimals(r["r2"], r["r2_lo"], r["r2_hi"]) + 1
         ci = (f"[{r['r2_lo']:.{d}f}, {r['r2_hi']:.{d}f}]" if math.isfinite(r["r2_lo"]) else "— (no bootstrap)")
-        flag = (f" ⚠ against expectation (expected {'> 0' if expected_slope_sign(r['y']) > 0 else '< 0'})"
-                if r.get("against_expectation") else "")
-        lines.append(f"| {r['label']} (`{r['y']}`) | `{r['x']}` | {r['n']} | {r['r2']:.{d}f} | {ci} | "
-                     f"{fmt(r['slope'])}{flag} | {fmt(r['intercept'])} | {fmt(r['p'], '.3g')} |")
+        slope = f"{fmt(r['slope'])} [{fmt(r.get('slope_lo'))}, {fmt(r.get('slope_hi'))}]" + (
+            f" ⚠ against expectation (expected {'> 0' if expected_slope_sign(r['y']) > 0 else '< 0'})"
+            if r.get("against_expectation") else "")
+        lines.append(f"| {r['label']} (`{r['y']}`) | `{r['x']}` | {r['n']} | {r['r2']:.{d}f} | {ci} | {slope} | "
+                     f"{fmt(r['intercept'])} | {fmt(r['p'], '.3g')} |")
     flagged = [r["label"] for r in results if r.get("against_expectation")]
     if flagged:
         lines.append("")

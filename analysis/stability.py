@@ -178,7 +178,7 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
             continue
         rho, how = rank_correlation(table)
         parts.append(to_markdown(table, label))
-        parts.append(f"Spearman rank correlation, original vs re-seeded mean: "
+        parts.append("Spearman rank correlation, original vs re-seeded mean: "
                      + (f"{rho:+.2f} ({how})" if rho is not None else f"not computed ({how})"))
         fig = plot_stability(table, label)
         for ext in ("png", "pdf"):

@@ -65,6 +65,10 @@ def test_r2_slope_p_match_hand_computation():
     assert fit["slope"] == pytest.approx(slope, rel=1e-10) and fit["intercept"] == pytest.approx(intercept, rel=1e-10)
     assert 0 < fit["p"] < 1e-3
     assert np.isnan(fit["r2_lo"]) and np.isnan(fit["r2_hi"]) and fit["n_boot"] == 0
+    # the slope's 95% interval: slope +- t(0.975, n - 2) * its standard error (2.0301 at 35 degrees of freedom)
+    se = np.sqrt((residual ** 2).sum() / 35 / ((x - x.mean()) ** 2).sum())
+    assert fit["slope_lo"] == pytest.approx(slope - 2.0301079 * se, rel=1e-5)
+    assert fit["slope_hi"] == pytest.approx(slope + 2.0301079 * se, rel=1e-5) and fit["slope_hi"] < 0
 
 
 def test_rows_with_a_missing_value_are_left_out():

@@ -209,7 +209,11 @@ class Report:
                 "95% CI": [f"[{fmt(lo, '.3f')}, {fmt(hi, '.3f')}]" if pd.notna(lo) else "—"
                            for lo, hi in zip(table.get("r2_lo", [math.nan] * len(table)),
                                              table.get("r2_hi", [math.nan] * len(table)))],
-                "slope": table.get("slope"), "p": table.get("p"),
+                "slope": table.get("slope"),
+                "slope 95% CI": [f"[{fmt(lo, '.3g')}, {fmt(hi, '.3g')}]" if pd.notna(lo) else "—"
+                                 for lo, hi in zip(table.get("slope_lo", [math.nan] * len(table)),
+                                                   table.get("slope_hi", [math.nan] * len(table)))],
+                "p": table.get("p"),
                 "sign": ["⚠ against the paper's" if str(v).lower() == "true" else ""
                          for v in table.get("against_expectation", pd.Series([None] * len(table)))],
                 "skipped": table.get("skipped", pd.Series([None] * len(table)))})
