@@ -54,7 +54,8 @@ def test_a_sweep_on_a_full_disk_stops_in_one_line_and_resumes_once_there_is_spac
     line = one_error_line(out.stderr)
     assert str(runs) in line and "No space left on device" in line and "babysweep resume full" in line
     table = read_table(runs / "full" / "results.csv")  # whole: written under a temporary name, then renamed
-    assert (table["state"] != "TERMINATED").any()  # stopped before the end
+    unfinished = int((table["state"] != "TERMINATED").sum())
+    assert unfinished  # stopped before the end
     for checkpoint in table.get("checkpoint", []).dropna():
         folder = checkpoint[:-3] if checkpoint.endswith("/hf") else checkpoint
         assert checkpoint_is_whole(folder) is not False, checkpoint
@@ -65,7 +66,11 @@ def test_a_sweep_on_a_full_disk_stops_in_one_line_and_resumes_once_there_is_spac
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     table = read_table(runs / "full" / "results.csv")
     assert len(table) == 5 and set(table["state"]) == {"TERMINATED"}, table[["trial_id", "state", "epoch"]]
-    assert not read_history(runs / "full" / "history.csv", redone=True)["redone"].any()
+    # a report whose checkpoint the full disk refused is made again after the resume (the trial goes back to its
+    # last saved checkpoint, as after a lost worker; the history marks the first one redone): at most the one
+    # report each unfinished trial made as the disk filled, never a trial's whole run again
+    redone = read_history(runs / "full" / "history.csv", redone=True)["redone"]
+    assert redone.sum() <= unfinished, (int(redone.sum()), unfinished)
     reference = read_table(small_sweep / "small" / "results.csv")
     expected = {int(r["seed"]): (float(r["epoch"]), float(r["val_loss"])) for _, r in reference.iterrows()}
     got = {int(r["seed"]): (float(r["epoch"]), float(r["val_loss"])) for _, r in table.iterrows()}
