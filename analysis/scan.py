@@ -55,6 +55,7 @@ def plot_curves(curves: dict, metric="val_loss", log_params=(), centre=None):
     from matplotlib.figure import Figure
 
     centre = centre or {}
+    starred = None  # the panel whose star carries the legend entry
     cols = min(4, max(1, len(curves)))
     rows = math.ceil(max(1, len(curves)) / cols)
     fig = Figure(figsize=(3.2 * cols, 3.0 * rows))
@@ -66,8 +67,9 @@ def plot_curves(curves: dict, metric="val_loss", log_params=(), centre=None):
         ax.plot(at, ys, "o-")
         if name in centre and centre[name] in xs:
             j = xs.index(centre[name])
-            ax.plot([at[j]], [ys[j]], marker="*", ms=13, color="C3", ls="none",
-                    label="centre" if i == 0 else None, zorder=3)
+            ax.plot([at[j]], [ys[j]], marker="*", ms=13, color="C3", ls="none", zorder=3,
+                    label=None if starred else "centre")
+            starred = starred or ax
         if not numeric:
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
         elif min(xs) > 0 and (name in log_params or (not log_params and max(xs) / min(xs) > 10)):
@@ -75,7 +77,7 @@ def plot_curves(curves: dict, metric="val_loss", log_params=(), centre=None):
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         ax.set_xlabel(name + (" (log scale)" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(metric if i % cols == 0 else "")
-    if centre and fig.axes:
-        fig.axes[0].legend(fontsize=8)
+    if starred:
+        starred.legend(fontsize=8)
     fig.tight_layout()
     return fig

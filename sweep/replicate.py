@@ -298,17 +298,18 @@ def check_combinations(combinations):
     return n
 
 
-def ensemble_groups(rows: list, size: int, combinations="all") -> tuple[list, list]:
+def ensemble_groups(rows: list, size: int, combinations="all", source="") -> tuple[list, list]:
     """(groups of `size` rows, notes): `disjoint`: consecutive groups in trial order, the rest left out; `all`:
     every combination of `size` of them (C(n, k): 3 teachers give 3 pairs, not 1), at most MAX_COMBINATIONS;
-    N: N combinations. Where fewer than all are taken, they are drawn at random (seed 0) and kept in order."""
+    N: N combinations. Where fewer than all are taken, they are drawn at random (seed 0) and kept in order.
+    `source`: the family the rows are of, named in the notes."""
     import itertools
     import random
 
-    n = len(rows)
+    n, of = len(rows), f" of {source}" if source else ""
     if combinations == "disjoint":
         groups = [rows[i:i + size] for i in range(0, n - size + 1, size)]
-        notes = [f"{len(groups)} disjoint ensemble(s) of {size} from the {n} finished model(s), in trial order"]
+        notes = [f"{len(groups)} disjoint ensemble(s) of {size} from the {n} finished model(s){of}, in trial order"]
         if n % size:
             notes.append(f"left out (fewer than {size} remained): "
                          f"{', '.join(r['trial_id'] for r in rows[len(groups) * size:])}")
@@ -316,7 +317,7 @@ def ensemble_groups(rows: list, size: int, combinations="all") -> tuple[list, li
     every = list(itertools.combinations(range(n), size))
     want = min(len(every), MAX_COMBINATIONS if combinations == "all" else combinations)
     chosen = every if want == len(every) else sorted(random.Random(0).sample(every, want))
-    notes = [f"{len(chosen)} ensemble(s) of {size} from the {n} finished model(s): "
+    notes = [f"{len(chosen)} ensemble(s) of {size} from the {n} finished model(s){of}: "
              + ("every combination" if want == len(every) else f"{want} of the {len(every)} combinations, drawn "
                 f"at random (seed 0)") + "; ensembles sharing a member are not independent samples"]
     return [[rows[i] for i in c] for c in chosen], notes
@@ -355,8 +356,7 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
     if not data_folder:
         raise SweepError(f"--ensemble-of {ensemble_of}: names no prepared data folder to score the ensembles on")
     data = open_prepared(data_folder)
-    groups, notes = ensemble_groups(rows, size, combinations)
-    notes[0] = notes[0].replace("finished model(s)", f"finished model(s) of {ensemble_of}", 1)
+    groups, notes = ensemble_groups(rows, size, combinations, ensemble_of)
     for note in notes:
         log(note)
     spec = EnsembleFamilySpec(name=name, storage=str(exp.parent), trainable=source.spec.trainable, data=data_folder,

@@ -74,17 +74,17 @@ def launch_scan(spec: SweepSpec, points=5, overwrite=False, verbose=1, log=print
     from search_spaces.loader import load_space
 
     space = load_space(spec.space)
-    scan_params(space, params)  # an unknown name is one line before anything runs
+    scanned = scan_params(space, params)  # an unknown name is one line before anything runs
     spec.name = spec.name or f"{space.name}-scan-{time.strftime('%Y%m%d-%H%M%S')}"
     spec.algo = "bohb"  # only to pass the searched kind's checks: the space, trainable, data and resources
     spec.prepare()
-    runs = scan_runs(space, points, params)
-    which = f" of {', '.join(scan_params(space, params))}" if params else ""
+    runs = scan_runs(space, points, scanned)
+    which = f" of {', '.join(scanned)}" if params else ""
     log(f"scan: {len(runs)} runs at full budget ({points} points per parameter{which} around the centre)")
     grid = ScanSpec(name=spec.name, storage=spec.storage, trainable=spec.trainable,
                     data=spec.data, extra=spec.extra, cpus_per_trial=spec.cpus_per_trial,
                     gpus_per_trial=spec.gpus_per_trial, address=spec.address, wandb=spec.wandb, keep=spec.keep,
                     constant_schedule=spec.constant_schedule, max_failures=spec.max_failures, runs=runs, space=spec.space, seeds=[], top_k=points,
                     notes=[f"{points} points per parameter at its prior's quantiles (i + 1/2) / {points}"
-                           + (f"; scanned: {', '.join(scan_params(space, params))}" if params else "")])
+                           + (f"; scanned: {', '.join(scanned)}" if params else "")])
     return launch(grid, overwrite=overwrite, verbose=verbose)

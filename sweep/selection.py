@@ -79,7 +79,7 @@ def best_summary(row, metric: str, keep: str = "last") -> str:
     where the kept model differs from the last, else "val_loss 4.1331 at epoch 3"."""
     value, final, epoch = row.get(RANKED, row[metric]), row[metric], row["epoch"]
     kept_epoch = row.get("checkpoint_epoch")
-    if keep == "best" and not _same(value, final) and kept_epoch is not None and kept_epoch == kept_epoch:
+    if keep == "best" and not _same(value, final) and pd.notna(kept_epoch):
         return f"{metric} {value:.4f} (kept model: epoch {kept_epoch:g}; final {final:.4f} at epoch {epoch:g})"
     return f"{metric} {value:.4f} at epoch {epoch:g}"
 

@@ -17,6 +17,14 @@ from .html import (CSS, _png, _read_csv, _stale, analysis_folders, cmd, command,
                    html_table, kv_table, missing, storage_flag)
 
 
+def intervals(table: pd.DataFrame, name: str, spec: str) -> list[str]:
+    """"[lo, hi]" of correlate.csv's <name>_lo and <name>_hi columns, a row at a time ("—" where there is none, or
+    in a table written before the column)."""
+    nan = [math.nan] * len(table)
+    return [f"[{fmt(lo, spec)}, {fmt(hi, spec)}]" if pd.notna(lo) else "—"
+            for lo, hi in zip(table.get(f"{name}_lo", nan), table.get(f"{name}_hi", nan))]
+
+
 class Report:
     """Builds the page in memory: `sections` (HTML strings) and `figures` ({stem: (png bytes, pdf bytes)})."""
 
@@ -206,13 +214,8 @@ class Report:
             view = pd.DataFrame({
                 "pair": [f"{lab} vs {x}" for lab, x in zip(table["label"], table["x"])],
                 "n": table.get("n"), "R²": table.get("r2"),
-                "95% CI": [f"[{fmt(lo, '.3f')}, {fmt(hi, '.3f')}]" if pd.notna(lo) else "—"
-                           for lo, hi in zip(table.get("r2_lo", [math.nan] * len(table)),
-                                             table.get("r2_hi", [math.nan] * len(table)))],
-                "slope": table.get("slope"),
-                "slope 95% CI": [f"[{fmt(lo, '.3g')}, {fmt(hi, '.3g')}]" if pd.notna(lo) else "—"
-                                 for lo, hi in zip(table.get("slope_lo", [math.nan] * len(table)),
-                                                   table.get("slope_hi", [math.nan] * len(table)))],
+                "95% CI": intervals(table, "r2", ".3f"),
+                "slope": table.get("slope"), "slope 95% CI": intervals(table, "slope", ".3g"),
                 "p": table.get("p"),
                 "sign": ["⚠ against the paper's" if str(v).lower() == "true" else ""
                          for v in table.get("against_expectation", pd.Series([None] * len(table)))],
