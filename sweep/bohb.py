@@ -133,6 +133,25 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB
         """The searcher whose model this scheduler feeds (a ResumableTuneBOHB; its wrappers are not wanted)."""
         self.searcher = searcher
 
+    def use_budget(self, budget):
+        """The compute budget (sweep/budget.py ComputeBudget) that decides whether a trial may start or resume."""
+        self.budget = budget
+
+    def commitments(self) -> dict:
+        """{trial_id: epochs to go to its bracket's next rung} of the trials running or about to (PENDING): what
+        they are committed to, for the compute budget."""
+        out = {}
+        for trial, (bracket, _) in self.placed.items():
+            if trial.status in (Trial.RUNNING, Trial.PENDING):
+                # schedulers pickled before units existed count in epochs themselves
+                done = (trial.last_result or {}).get(self.__dict__.get("budget_attr", self.time_attr)) or 0.0
+                out[trial.trial_id] = max(0.0, rc.milestone(bracket) * self.__dict__.get("budget_unit", 1.0) - done)
+        return out
+
+    def _no_room(self, trial) -> bool:
+        budget = self.__dict__.get("budget")  # absent from schedulers pickled before: connect hands it each run
+        return budget is not None and not budget.room(leave_out=trial.trial_id)
+
     def _searcher(self):
         """The searcher handed to this scheduler, when it can observe (schedulers pickled before searchers were
         handed have none: `connect` hands it on restore)."""
@@ -281,7 +300,16 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB
         self._remove_errored()
         if "_places" in self.__dict__:
             self._forget_missing()
-        return super().choose_trial_to_run(tune_controller, allow_recurse)
+        trial = super().choose_trial_to_run(tune_controller, allow_recurse)
+        if trial is None or not self._no_room(trial):
+            return trial
+        # The compute budget: no trial starts or resumes once the spend plus the running trials' commitments reaches
+        # the limit. While a trial runs, wait (stopped at its rung, it frees what it was committed to); with none
+        # running the spend alone has reached it, and every trial waiting to start or resume ends where it is.
+        if not any(t.status == Trial.RUNNING for t in tune_controller.get_trials()):
+            for waiting in [t for t in tune_controller.get_trials() if t.status in (Trial.PENDING, Trial.PAUSED)]:
+                tune_controller.stop_trial(waiting)
+        return None
 
     def on_trial_complete(self, tune_controller, trial, result):
         self._remove_errored()
@@ -294,11 +322,22 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB
             searcher.observe(trial.trial_id, result, reached[0] if reached else rc.max_budget(self.placed[trial][0]))
         super().on_trial_complete(tune_controller, trial, result)
 
+    def _past_rung(self, trial, result) -> bool:
+        """The trial's result reached a rung of its bracket and the trial carries on beyond it."""
+        done = result.get(self.time_attr)
+        return done is not None and any(abs(done - r) <= EPS for r in self.rungs_of(trial)) \
+            and trial in self.placed and rc.milestone(self.placed[trial][0]) > done + EPS
+
     def on_trial_result(self, tune_controller, trial, result):
         self._remove_errored()
         if "_places" in self.__dict__:
             self._forget_missing()
         decision = super().on_trial_result(tune_controller, trial, self._in_units(result))
+        budget = self.__dict__.get("budget")
+        if budget is not None:
+            budget.record(trial.trial_id, result)  # the result counts before the decision on it (Ray: after)
+        if decision == TrialScheduler.CONTINUE and self._past_rung(trial, result) and self._no_room(trial):
+            decision = TrialScheduler.STOP  # cut at its rung and carried on: a resume, which the budget refuses
         searcher = self._searcher()
         if decision == TrialScheduler.STOP and "budget" in result.get("hyperband_info", {}) and searcher is not None:
             # the controller will not pass this result on: the searcher's model would not see it
@@ -309,11 +348,16 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB
 def connect(search_alg, scheduler):
     """The searcher and scheduler of a run as the Tuner takes them: a ResumableTuneBOHB that asks for a compute
     budget itself (limit(); and every folder saved before the budget was a wrapper) is wrapped in ComputeBudget,
-    and a ResumableHyperBandForBOHB is handed the BOHB searcher it feeds. Returns the search_alg to run with."""
+    a ResumableHyperBandForBOHB is handed the BOHB searcher it feeds, and the budget and that scheduler each other
+    (the running trials' commitments count against the budget; the budget decides whether a paused trial resumes).
+    Returns the search_alg to run with."""
     inner = search_alg.searcher if isinstance(search_alg, ComputeBudget) else search_alg
     if isinstance(inner, ResumableTuneBOHB):
         if inner is search_alg and any(v is not None for v in (inner.__dict__.get("limits") or {}).values()):
             search_alg = ComputeBudget.adopt(inner)
         if isinstance(scheduler, ResumableHyperBandForBOHB) and scheduler._searcher() is None:
             scheduler.use_searcher(inner)
+    if isinstance(search_alg, ComputeBudget) and isinstance(scheduler, ResumableHyperBandForBOHB):
+        search_alg.use_scheduler(scheduler)  # the running trials' commitments count against the budget
+        scheduler.use_budget(search_alg)
     return search_alg

@@ -1,7 +1,14 @@
 """The compute budget of a sweep (--max-budget, --max-hours, --max-gpu-hours) as a Searcher wrapper, like Ray's
-ConcurrencyLimiter: `ComputeBudget(searcher, epochs=...)` passes every call on to the searcher it wraps and, once
-the trials have spent the budget, suggests no new trial (Searcher.FINISHED); trials already started go on as their
-scheduler decides. What is spent is counted from the results it sees, each trial's latest.
+ConcurrencyLimiter: `ComputeBudget(searcher, epochs=...)` passes every call on to the searcher it wraps and keeps the budget exactly:
+no new trial is suggested once what the trials have spent plus what the running trials are committed to reaches
+the limit (None: ask again later, a running trial stopped at its rung frees what it was committed to), and none at
+all once the spend alone reaches it (Searcher.FINISHED). A running trial is committed to the budget of its next rung,
+as its scheduler knows it (`commitments()`, BOHB's ResumableHyperBandForBOHB; `use_scheduler`, done by
+sweep.bohb.connect), and that scheduler resumes no paused trial either once there is no room. So a sweep ends at
+most one rung of its running trials past the limit. Under schedulers that know no commitments (ASHA, FIFO), only
+the spend counts: a trial started just before the limit runs on as its scheduler decides. What is spent is counted
+from the results the wrapper sees, each trial's latest; hours committed at each trial's own pace (seconds per epoch
+so far, else the mean pace of all trials).
 
 Ray saves a wrapper's state (get_state) in its search_gen_state file and the wrapped searcher's in searcher-state
 (SearchGenerator.save_to_dir unwraps anything with a `searcher` attribute). Folders saved before the budget was a
@@ -19,7 +26,13 @@ class ComputeBudget(Searcher):
         self.limits = {"epochs": epochs, "hours": hours, "gpu_hours": gpu_hours}
         self.gpus_per_trial = gpus_per_trial
         self.latest = {}  # {trial_id: (epoch, wall_s)} of each trial's latest result
+        self.scheduler = None  # what knows the running trials' commitments (use_scheduler); not in get_state
         super().__init__(metric=searcher.metric, mode=searcher.mode)
+
+    def use_scheduler(self, scheduler):
+        """The scheduler whose `commitments()` ({trial_id: epochs to its next rung} of the running trials) count
+        against the budget beside the spend; one without them counts nothing."""
+        self.scheduler = scheduler if hasattr(scheduler, "commitments") else None
 
     @classmethod
     def adopt(cls, searcher) -> "ComputeBudget":
@@ -44,10 +57,34 @@ class ComputeBudget(Searcher):
         return {"epochs": sum(epoch for epoch, _ in self.latest.values()), "hours": hours,
                 "gpu_hours": hours * self.gpus_per_trial}
 
+    def committed(self, leave_out=None) -> dict:
+        """What the running trials (and those started but not yet running) are committed to beyond their spend:
+        epochs to their next rung, and the hours that takes at each trial's pace; `leave_out`: a trial not counted
+        (the one asking to start)."""
+        scheduler = self.__dict__.get("scheduler")  # absent from wrappers pickled before commitments counted
+        to_go = scheduler.commitments() if scheduler is not None else {}
+        to_go.pop(leave_out, None)
+        paces = {t: wall / epoch for t, (epoch, wall) in self.latest.items() if epoch > 0 and wall > 0}
+        mean_pace = sum(paces.values()) / len(paces) if paces else 0.0
+        hours = sum(epochs * paces.get(t, mean_pace) for t, epochs in to_go.items()) / 3600
+        return {"epochs": float(sum(to_go.values())), "hours": hours, "gpu_hours": hours * self.gpus_per_trial}
+
+    def _limits(self) -> dict:
+        return {name: limit for name, limit in self.limits.items() if limit is not None}
+
     def budget_spent(self) -> bool:
-        limits = {name: limit for name, limit in self.limits.items() if limit is not None}
+        """The spend alone has reached a limit: no trial starts or resumes any more."""
+        limits = self._limits()
         spent = self.spent() if limits else {}
         return any(spent[name] >= limit for name, limit in limits.items())
+
+    def room(self, leave_out=None) -> bool:
+        """The spend plus the running trials' commitments is below every limit: a trial may start or resume."""
+        limits = self._limits()
+        if not limits:
+            return True
+        spent, committed = self.spent(), self.committed(leave_out)
+        return all(spent[name] + committed[name] < limit for name, limit in limits.items())
 
     def record(self, trial_id, result):
         if result and result.get("epoch") is not None:
@@ -57,6 +94,8 @@ class ComputeBudget(Searcher):
     def suggest(self, trial_id):
         if self.budget_spent():
             return Searcher.FINISHED
+        if not self.room():
+            return None  # asked again later: a running trial stopped at its rung frees what it was committed to
         return self.searcher.suggest(trial_id)
 
     def on_trial_result(self, trial_id, result):

@@ -86,6 +86,12 @@ def format_status(st: dict) -> str:
         unit = b["unit"].replace("_", "-")
         lines.append(f"compute budget: {b['used']:.4g} of {b['limit']:g} {unit} used, {b['left']:.4g} left"
                      + ("; no new trial is started" if b["left"] <= 0 else ""))
+    spent = [b for b in st["compute_budget"] if b["left"] <= 0]
+    if spent and st["driver"] == "stopped" and (st["samples"] or 0) > st["trials"]:
+        # sweep/budget.py: the searcher suggests nothing more once spend + commitments reach a limit
+        lines.append(f"the sweep stopped at its compute budget: {st['trials']} of {st['samples']} samples started; "
+                     "no trial starts or resumes once what was spent plus the running trials' next rungs reach "
+                     "the limit")
     for r in st["rows"]:
         if r.get("state") == "ERROR" or r.get("error"):
             retried = f", failed {r['failures']:g} time(s)" if r.get("failures") else ""

@@ -1,6 +1,7 @@
 """BOHB learning on the informative Hartmann function (trainables/synthetic/, no training), driven in-process by
 tests/fake_controller.py (Ray's controller's calls, no Ray workers): hpbandster's model holds one observation at
-every rung each trial reached, each (trial, budget) once, and a compute budget stops new trials at its limit.
+every rung each trial reached, each (trial, budget) once, and a compute budget ends the sweep within one rung of
+its limit.
 One real sweep (slow) checks that the fake controller makes the decisions Ray's own makes on the same seed."""
 import pickle
 
@@ -76,12 +77,41 @@ def test_the_model_is_built_from_the_observations(run):
     assert set(run.searcher.bohber.kde_models) >= {1, 3}
 
 
-def test_a_compute_budget_stops_new_trials_at_the_limit():
-    run = sweep(100, max_budget=60, max_concurrent=1)
+LARGEST_RUNG_STEP = 27 - 9  # the most epochs a trial is committed to when it starts or resumes
+
+
+@pytest.mark.parametrize("limit,slots", [(20, 1), (60, 1), (60, 3), (200, 3)])
+def test_a_compute_budget_ends_the_sweep_within_one_rung_of_the_running_trials_past_its_limit(limit, slots):
+    # Before, the wrapper only refused new trials once the spend reached the limit: 20 epochs ended at 74 (a trial
+    # started at 19 epochs spent was resumed to 27), 60 on 3 slots at 135
+    search_alg, scheduler = parts(max_budget=limit, max_concurrent=slots)
+    run = FakeController(hartmann6_informative, search_alg, scheduler, 100, constants=SPACE.constants, slots=slots,
+                         max_pending=slots).run()
     assert isinstance(run.searcher, ComputeBudget)
     spent = sum(run.epochs().values())
-    assert len(run.trials) < 100 and 60 <= spent <= 60 + 27  # no new trial once 60 epochs were spent
+    assert len(run.trials) < 100 and limit <= spent <= limit + slots * LARGEST_RUNG_STEP, spent
     assert run.finished and run.searcher.spent()["epochs"] == spent
+    assert all(t.status == "TERMINATED" for t in run.trials)  # none left waiting to resume
+
+
+def test_no_paused_trial_resumes_once_spend_and_commitments_reach_the_limit():
+    """A trial that reached a rung waits (PAUSED) for its bracket; when its bracket is cut, it would resume towards
+    the next rung. With 26 of 27 epochs spent it is stopped at its rung instead, and no further trial starts."""
+    search_alg, scheduler = parts(max_budget=27)
+    run = FakeController(hartmann6_informative, search_alg, scheduler, 100, constants=SPACE.constants).run()
+    epochs = run.epochs()
+    assert sum(epochs.values()) == 27 and set(epochs.values()) == {1}  # the first bracket's 27 one-epoch trials
+    assert not any(d == "CONTINUE" and e == 1 for _, e, d in run.decisions)  # none carried on past its rung
+
+
+def test_the_budget_counts_the_running_trials_commitments():
+    search_alg, scheduler = parts(max_budget=10)
+    run = FakeController(hartmann6_informative, search_alg, scheduler, 100, constants=SPACE.constants, slots=3,
+                         max_pending=3)
+    run._fill()  # three trials started in the first bracket, each committed to its first rung (1 epoch)
+    assert scheduler.commitments() == {t.trial_id: 1.0 for t in run.trials}
+    assert search_alg.committed()["epochs"] == 3.0 and search_alg.room()
+    assert search_alg.committed(leave_out=run.trials[0].trial_id)["epochs"] == 2.0
 
 
 def test_without_a_budget_every_sample_runs():
@@ -104,7 +134,7 @@ def test_the_fake_controller_decides_as_rays_own_on_the_same_seed(tmp_path, caps
     from babysweep.cli import main
     from sweep.table import read_table
 
-    assert main(["launch", str(SPACE_FILE), "--samples", "24", "--max-concurrent", "1", "--max-budget", "200",
+    assert main(["launch", str(SPACE_FILE), "--samples", "24", "--max-concurrent", "1", "--max-budget", "40",
                  "--storage", str(tmp_path), "--name", "h", "--quiet"]) == 0
     table = read_table(tmp_path / "h" / "results.csv")
     assert len(table) <= 24 and set(table["state"]) == {"TERMINATED"}
@@ -113,7 +143,8 @@ def test_the_fake_controller_decides_as_rays_own_on_the_same_seed(tmp_path, caps
     for rung in RUNGS:
         assert real.get(rung, 0) == int((table["epoch"] >= rung).sum()), (rung, real)
 
-    fake = sweep(24, max_budget=200, max_concurrent=1)
+    fake = sweep(24, max_budget=40, max_concurrent=1)
     assert observations(fake.searcher.searcher) == real
     assert sorted(fake.epochs().values()) == sorted(table["epoch"].tolist())
     assert fake.searcher.spent()["epochs"] == table["epoch"].sum()
+    assert 40 <= table["epoch"].sum() <= 40 + LARGEST_RUNG_STEP  # the budget kept on Ray's own controller too

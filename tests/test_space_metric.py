@@ -167,6 +167,15 @@ def test_status_ranks_and_shows_the_spaces_metric(sweep):
     assert f"model: {storage / 'rte-sweep' / 'trial_t2' / 'checkpoint_000002' / 'hf'}" in text
 
 
+def test_status_says_when_a_sweep_stopped_at_its_compute_budget(sweep):
+    storage, _ = sweep
+    st = sweep_status("rte-sweep", storage)
+    st.update(samples=8, driver="stopped", compute_budget=[{"unit": "epochs", "limit": 4, "used": 4.0, "left": 0.0}])
+    assert "the sweep stopped at its compute budget: 3 of 8 samples started" in format_status(st)
+    st["compute_budget"][0].update(used=3.0, left=1.0)  # stopped short of its budget: Ctrl-C, say
+    assert "stopped at its compute budget" not in format_status(st)
+
+
 def test_status_json_names_the_metric_and_mode(sweep, capsys):
     storage, _ = sweep
     assert main(["status", "rte-sweep", "--storage", str(storage), "--json"]) == 0
