@@ -22,14 +22,15 @@ Pure functions on tables (pandas DataFrames in the results-table format of DESIG
 no GUI, no global state) with a description of what it draws, and files.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from sweep.table import FINISHED, parse_bool
+from sweep.table import FINISHED, parse_bool, suite_columns
 from trainables.files import write_csv, write_text
 
+from . import provenance
 from .compare_inputs import (  # noqa: F401
     ALLOWED_MARKERS, FINETUNE_DIR, FINETUNE_TABLE, MACRO_AVERAGE, REFERENCE_MARKERS, SUPERGLUE, attach_superglue,
     read_references, superglue_macro_average)
@@ -154,6 +155,12 @@ def compare(families: dict, sweep: pd.DataFrame | None = None, best=None, refere
     kept, left_out = [], []
     for m in candidates:
         if any(values_of(rows, m).size for rows in selected.values()):
+            m, made = provenance_of(m, list(selected.values()) + ([sweep_rows] if sweep_rows is not None else []))
+            if made is not None:
+                notes.append(made)
+                if made.startswith("left out"):
+                    left_out.append(m.column)
+                    continue
             kept.append(m)
             continue
         left_out.append(m.column)
@@ -205,6 +212,20 @@ def compare(families: dict, sweep: pd.DataFrame | None = None, best=None, refere
                 notes.append(f"reference {name!r}: {column} = {v:g} reads as {v:g}%; scores are in % (a fraction "
                              f"{v:g} is {100 * v:g}%)")
     return comparison
+
+
+def provenance_of(m: Metric, tables: list) -> tuple[Metric, str | None]:
+    """A suite metric as it is shown (its label marked when its scores are of a --limit run) and a note saying how
+    its scores were made, or why it is left out: scores made two ways are not one measure (analysis/provenance.py).
+    (m, None) for a metric that is no suite score."""
+    both = pd.concat([t for t in tables if m.column in t], ignore_index=True)
+    if m.column not in suite_columns(both.columns):
+        return m, None
+    try:
+        made = provenance.check_one(both, m.column, m.label)
+    except AnalysisError as e:
+        return m, f"left out {m.label} (`{m.column}`): {e}"
+    return replace(m, label=provenance.label(both, m.column, m.label)), f"{m.label} scores: {made}"
 
 
 # ---------------------------------------------------------------------------------------------------- table 3

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from sweep.display import fmt
-from sweep.table import ANY_TABLE, parse_bool, suite_columns
+from sweep.table import ANY_TABLE, _some, parse_bool, suite_columns
 from sweep.table import read_table as read_results_table
 from trainables.files import write_csv, write_text
 
+from . import provenance
 from .errors import AnalysisError  # noqa: F401  (also imported from here)
 
 
@@ -29,8 +30,7 @@ PAIRS = [("blimp_filtered", "val_loss", "BLiMP filtered"),
 SUITE_LABELS = {"blimp_filtered": "BLiMP filtered", "blimp_supplement": "BLiMP supplement", "ewok": "EWoK",
                 "builtin_pairs": "built-in pairs"}
 
-MIN_POINTS = 3
-CI_LEVEL = 0.95
+MIN_POINTS, CI_LEVEL = 3, 0.95
 
 # axis labels of the columns babysweep writes; any other column is labelled with its name
 AXIS_LABELS = {
@@ -46,7 +46,8 @@ AXIS_LABELS = {
 SHORT_NAMES = {"val_loss": "validation loss", "best_val_loss": "best validation loss", "test_loss": "test loss"}
 
 TABLE_COLUMNS = ["label", "y", "x", "n", "left_out", "r2", "r2_lo", "r2_hi", "slope", "slope_lo", "slope_hi",
-                 "intercept", "r", "p", "stderr", "n_boot", "boot_used", "seed", "against_expectation", "skipped"]
+                 "intercept", "r", "p", "stderr", "n_boot", "boot_used", "seed", "against_expectation", "skipped",
+                 "provenance"]
 
 
 def expected_slope_sign(y_col: str) -> int:
@@ -122,11 +123,6 @@ def check_table(df: pd.DataFrame, source, pairs=None) -> list:
         raise AnalysisError(f"{source}: no values yet in {', '.join(y for y in ys if y in df.columns)} "
                             f"(no trial evaluated or finished)")
     return found
-
-
-def _some(columns, k=8) -> str:
-    names = [str(c) for c in columns]
-    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
 
 
 # ---------------------------------------------------------------------------------------------------- filters
@@ -271,7 +267,10 @@ def correlate(df: pd.DataFrame, pairs=None, n_boot=2000, seed=0, only_present=Tr
         x, y = numeric(df, x_col), numeric(df, y_col)
         ok = np.isfinite(x) & np.isfinite(y)
         row.update(n=int(ok.sum()), left_out=int(len(df) - ok.sum()))
-        try:
+        try:  # a suite's scores made two ways (analysis/provenance.py) are not one measure: no fit mixes them
+            if y_col in suite_columns(df.columns):
+                row.update(label=provenance.label(df[ok], y_col, label),
+                           provenance=provenance.check_one(df[ok], y_col, f"{label} on {x_col}"))
             row.update(regress(x[ok], y[ok], n_boot=n_boot, seed=seed))
             row["against_expectation"] = against_expectation(row)
         except AnalysisError as e:
@@ -425,6 +424,7 @@ def write_report(results, notes, out_dir, figures, source=None) -> dict:
             md += [f"Results table: `{source}`", ""]
         md += [markdown_table(results), "", "Trials analysed:", ""]
         md += [f"- {n}" for n in notes] + [""]
+        md += provenance.section(results)
         md.append(EXPLANATION.format(ci=(
             f"is a percentile bootstrap interval of R²: the trials are resampled with replacement "
             f"{boot['n_boot']} times (seed {boot['seed']}) and the fit redone on each resample."

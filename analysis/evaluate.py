@@ -28,12 +28,19 @@ One model folder's scores go to --out FILE.json, written atomically; an existing
 an earlier output of the same kind (a JSON object with model, suites and columns): anything else there (a
 results.csv, a sweep.json, ...) is refused with a one-line error before any model is loaded.
 
+Each score says how it was made (analysis/provenance.py): a column provenance/<suite> beside it holds the suite
+folder's content hash, the pairs per paradigm (all, or --limit N), the pairs scored, the tie rule, newline,
+precision and the scorer's version. A later evaluate whose request differs (another folder's content, another
+--limit, another scorer) scores that suite again; `--rescore` scores every checkpoint again. A score replaced goes
+to evaluation_history.csv first (its whole row as it was), so nothing scored is lost; evaluation.csv holds the
+latest.
+
 One tie rule per sweep: every row records its ties_rule (rows written before the rule was recorded counted ties
 as wrong). Without --ties, a sweep that already has scored rows goes on under their rule (and says so), so an
 evaluation started by an earlier babysweep continues as it began; a new one takes lm-eval's rule (ties right). A
 --ties that differs from the rule of rows already in evaluation.csv is refused with a one-line error before
 anything is scored: re-scoring silently would cost a whole evaluation, and mixing would make two models' scores
-incomparable. To switch rules, move evaluation.csv away and score every suite again.
+incomparable. To switch rules, evaluate with --rescore (every checkpoint scored again under the new rule).
 """
 import json
 import math
@@ -50,10 +57,12 @@ from sweep.table import (EVALUATION, EVALUATION_SCHEMA, TABLE, merge_evaluation,
                          suite_columns, write_table)
 from trainables.files import write_json
 
+from . import provenance
 from .blimp import (DEFAULT_TIES, BlimpError, SuiteInput, check_batch_size, check_ties, load_model,
                     read_pair_suites, score_suites)
 from .ewok import read_ewok_suite
 
+EVALUATION_HISTORY = "evaluation_history.csv"  # every row evaluate replaced, as it was (the latest: evaluation.csv)
 LEGACY_TIES = "wrong"  # rows written before ties_rule was recorded: a pair was right only when good > bad
 ROW_CONVENTIONS = ("ties_rule", "newline", "precision")  # recorded in each row of evaluation.csv
 OUTPUT_KEYS = ("model", "suites", "columns")  # what every evaluate_model output (--out FILE.json) holds
@@ -97,6 +106,8 @@ def evaluate_model(path, blimp_dir=None, supplement_dir=None, ewok_dir=None, sui
     suites = read_inputs(blimp_dir, supplement_dir, ewok_dir, suite_name, strict=strict, limit=limit)
     result = {"model": str(path), **score_suites(path, suites, ties=ties, batch_size=batch_size, device=device,
                                                  progress=progress)}
+    for suite in suites:  # how each score was made (analysis/provenance.py)
+        result["suites"][suite.name]["provenance"] = provenance.made(provenance.requested(suite, ties, limit), result)
     if out is not None:
         try:
             write_json(out, result)
@@ -164,34 +175,39 @@ def mark_legacy_ties(rows: list[dict]) -> list[dict]:
     return scored
 
 
-def check_tie_rule(rows: list[dict], ties: str | None, evaluation_path, log=print) -> str:
+def check_tie_rule(rows: list[dict], ties: str | None, evaluation_path, log=print, rescore=False) -> str:
     """The tie rule this run scores under: `ties`, or when None the rule of the rows already scored (the default
     rule when there are none). Refuse (BlimpError, one line) when rows of evaluation.csv were scored under another
-    rule than an explicit `ties`; rows from before the rule was recorded (no ties_rule) counted ties as wrong, and
-    get that rule written in."""
+    rule than an explicit `ties`, unless every row is scored again (`rescore`); rows from before the rule was
+    recorded (no ties_rule) counted ties as wrong, and get that rule written in."""
     scored = mark_legacy_ties(rows)
+    if rescore:
+        return check_ties(ties or DEFAULT_TIES)
     if ties is None:
         rules = sorted({r["ties_rule"] for r in scored})
         ties = rules[0] if len(rules) == 1 else DEFAULT_TIES
         if rules == [ties] and ties != DEFAULT_TIES:
             log(f"note: the {len(scored)} row(s) already in {Path(evaluation_path).name} count ties as {ties}: "
-                f"going on under that rule (--ties {ties}); move it away to score everything again under "
-                f"lm-eval's rule (--ties {DEFAULT_TIES})")
+                f"going on under that rule (--ties {ties}); --rescore --ties {DEFAULT_TIES} scores everything "
+                f"again under lm-eval's rule")
     check_ties(ties)
     other = sorted({r["ties_rule"] for r in scored} - {ties})
     if other:
         n = sum(r["ties_rule"] != ties for r in scored)
         raise BlimpError(f"{evaluation_path}: {n} of its {len(scored)} scored row(s) count ties as "
                          f"{' and '.join(other)} (ties_rule), and this run would count them {ties}: evaluate with "
-                         f"--ties {other[0]} to add to them under one rule, or move {Path(evaluation_path).name} "
-                         f"away to score every model and suite again with --ties {ties}")
+                         f"--ties {other[0]} to add to them under one rule, or with --rescore --ties {ties} to score "
+                         f"every model again (the rows replaced are kept in {EVALUATION_HISTORY})")
     return ties
 
 
-def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None, suites=()) -> list[tuple]:
-    """(trial_id, checkpoint, the suites it lacks) of the trials (those in `only`, when given) whose checkpoint has
-    no score yet in one of `suites`; diverged trials have no model worth scoring, and a checkpoint noted as gone
+def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None, suites=(), requests=None,
+                        rescore=False) -> list[tuple]:
+    """(trial_id, checkpoint, the suites to score) of the trials (those in `only`, when given) whose checkpoint has
+    no score yet in one of `suites`, or one made otherwise than `requests` ({suite: provenance.requested(...)})
+    asks, or any (`rescore`); diverged trials have no model worth scoring, and a checkpoint noted as gone
     (eval_note) is not tried again."""
+    requests = requests or {}
     rows = table[table["checkpoint"].notna()] if "checkpoint" in table else table.iloc[:0]
     if "diverged" in rows:
         rows = rows[~rows["diverged"].astype(bool)]
@@ -205,7 +221,8 @@ def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None, suit
         row = have.get((str(t), str(c)))
         if row is not None and _has_value(row, "eval_note"):
             continue
-        missing = [s for s in suites if row is None or not _has_value(row, s)]
+        missing = [s for s in suites if row is None or not _has_value(row, s) or rescore
+                   or not provenance.same_request(row.get(provenance.column(s)), requests.get(s, {}))]
         if missing:
             out.append((str(t), str(c), missing))
     return out
@@ -213,9 +230,11 @@ def pending_checkpoints(table: pd.DataFrame, done: pd.DataFrame, only=None, suit
 
 def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_STORAGE, address=None,
                    cpus_per_task=1.0, gpus_per_task=0.0, batch_size=64, limit=None, strict=False,
-                   finished_only=False, log=print, ewok_dir=None, suite_name=None, ties=None) -> pd.DataFrame:
+                   finished_only=False, log=print, ewok_dir=None, suite_name=None, ties=None,
+                   rescore=False) -> pd.DataFrame:
     """Score every trial's model of sweep `name` on the suites given (Ray tasks); returns evaluation.csv's rows.
-    `ties`: right or wrong; None: the rule of the rows already scored, else right (see the module docstring)."""
+    `ties`: right or wrong; None: the rule of the rows already scored, else right (see the module docstring).
+    A checkpoint's suite already scored as asked is not scored again, unless `rescore`."""
     import ray
 
     if ties is not None:
@@ -235,11 +254,19 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
                                              "yet, or the column was removed")
     eval_path = exp.evaluation_path
     done = read_evaluation(exp.path)
-    ties = check_tie_rule(done.to_dict("records"), ties, eval_path, log)
+    if rescore and not any(_has_value(r, c) for r in done.to_dict("records") for c in suite_columns(r)):
+        raise BlimpError(f"--rescore: {eval_path} holds no scores to score again (evaluate without --rescore)")
+    ties = check_tie_rule(done.to_dict("records"), ties, eval_path, log, rescore=rescore)
+    requests = {s.name: provenance.requested(s, ties, limit) for s in suites}
     only = exp.complete_trials().trials["trial_id"] if finished_only else None
-    todo = pending_checkpoints(table, done, only, [s.name for s in suites])
+    todo = pending_checkpoints(table, done, only, [s.name for s in suites], requests, rescore)
+    rows = {(str(r["trial_id"]), str(r["checkpoint"])): r for r in done.to_dict("records")}
+    again = sum(any(_has_value(rows.get((t, c), {}), s) for s in missing) for t, c, missing in todo)
+    why = "--rescore" if rescore else "made otherwise before: another folder content, --limit or scorer"
     log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
-        f"; suites {', '.join(s.name for s in suites)}), {len(done)} already scored")
+        f"; suites {', '.join(s.name for s in suites)}), {len(done)} already scored"
+        + (f"; {again} of them scored again ({why}; the rows replaced are kept in {EVALUATION_HISTORY})"
+           if again else ""))
     if not todo:
         return done
 
@@ -265,7 +292,10 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
                 continue
             if "eval_note" in scores:  # recorded: the table says why this trial has no score
                 log(f"warning: trial {tid}: {scores['eval_note']}")
-            done = record_scores(exp.path, [{"trial_id": tid, "checkpoint": ckpt, **scores}], ties)
+            made = {provenance.column(s): provenance.dumps(provenance.made(requests[s], scores)) for s in missing
+                    if "eval_note" not in scores}
+            done = record_scores(exp.path, [{"trial_id": tid, "checkpoint": ckpt, **scores, **made}], ties,
+                                 rescore=rescore)
             log(f"trial {tid}: " + ", ".join(f"{s} {fmt(scores.get(s), '.3f', missing='-')}" for s in missing)
                 + f"  ({len(todo) - len(futures)}/{len(todo)})")
     return done
@@ -279,27 +309,44 @@ def read_evaluation(experiment_dir) -> pd.DataFrame:
     return read_table(path, EVALUATION_SCHEMA)
 
 
-def record_scores(experiment_dir, scored: list[dict], ties: str) -> pd.DataFrame:
+def record_scores(experiment_dir, scored: list[dict], ties: str, rescore=False) -> pd.DataFrame:
     """Save `scored` ({trial_id, checkpoint, column: value, ...} each) into the experiment's tables; returns
     evaluation.csv's rows as written.
 
     Under the experiment's tables lock (held by every evaluate and by the sweep's own table writer): evaluation.csv
     is read again as it is now (another evaluate may have written it since this one started), the new scores merged
     into it by (trial_id, checkpoint) (sweep.table.merge_scored: the columns scored update their row, others are
-    kept), and it is written atomically; then results.csv, read again too, with it merged. Rows scored under
-    another tie rule than `ties` meanwhile are a BlimpError (check_tie_rule), before anything is written."""
+    kept), and it is written atomically; then results.csv, read again too, with it merged. A row whose suite
+    scores are replaced is appended, as it was, to evaluation_history.csv first. Rows scored under another tie rule
+    than `ties` meanwhile are a BlimpError (check_tie_rule; not while `rescore`), before anything is written."""
     exp = Path(experiment_dir)
     eval_path, table_path = exp / EVALUATION, exp / TABLE
     with tables_lock(exp):
         now = read_evaluation(exp)
         rows = now.to_dict("records")
-        check_tie_rule(rows, ties, eval_path)  # also writes the legacy rule into rows scored before it was kept
+        check_tie_rule(rows, ties, eval_path, rescore=rescore)  # also writes the legacy rule into rows scored before
+        keep_replaced(exp, rows, scored)
         columns = list(now.columns) + (["ties_rule"] if rows and "ties_rule" not in now.columns else [])
         evaluation = merge_scored(pd.DataFrame(rows, columns=columns), scored)
         write_table(evaluation, eval_path)
         if table_path.exists():
             write_table(merge_evaluation(read_table(table_path), eval_path), table_path)
     return evaluation
+
+
+def keep_replaced(exp: Path, rows: list[dict], scored: list[dict]):
+    """Append to evaluation_history.csv (atomically) each row of `rows` whose suite scores `scored` replaces."""
+    index = {(str(r["trial_id"]), str(r["checkpoint"])): r for r in rows}
+    replaced = []
+    for entry in scored:
+        old = index.get((str(entry["trial_id"]), str(entry["checkpoint"])))
+        if old is not None and any(_has_value(old, c) for c in suite_columns(entry)):
+            replaced.append(old)
+    if not replaced:
+        return
+    path = exp / EVALUATION_HISTORY
+    history = read_table(path, EVALUATION_SCHEMA) if path.exists() else pd.DataFrame(columns=["trial_id", "checkpoint"])
+    write_table(pd.concat([history, pd.DataFrame(replaced)], ignore_index=True), path)
 
 
 def score_task(checkpoint, blimp_dir=None, supplement_dir=None, ewok_dir=None, suite_name=None, ties=DEFAULT_TIES,

@@ -48,7 +48,7 @@ BABYLM_FOLDERS = {"blimp_filtered": "blimp_filtered", "supplement_filtered": "bl
 BUILTIN_SUITE = "builtin_pairs"
 # not suite names: the BabyLM suites' column prefixes, EWoK's suite, and the table's other columns
 RESERVED_SUITE_NAMES = ("blimp", "supplement", "ewok", "config", *FIRST_COLUMNS, "scored_epoch", "scored_val_loss",
-                        "eval_note", "source_trial_id", "convention", "ties_rule", "newline", "precision")
+                        "eval_note", "source_trial_id", "convention", "ties_rule", "newline", "precision", "provenance")
 
 
 class BlimpError(UserError):

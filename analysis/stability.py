@@ -14,6 +14,9 @@ import pandas as pd
 from sweep.table import suite_columns
 from trainables.files import atomic_path, write_csv, write_text
 
+from . import provenance
+from .errors import AnalysisError
+
 BASELINE = "baseline"
 # (column, label, lower is better): the metrics of BabyLM's suites; `metrics_for(table)` takes every suite a
 # re-run table has
@@ -176,8 +179,17 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
         table = stability_table(source, rerun, metric, lower, z)
         if table.empty:
             continue
+        made = None
+        if metric != "val_loss":  # originals and re-runs in one table: their scores made one way (provenance.py)
+            both = pd.concat([source[[c for c in source.columns if c in rerun.columns]], rerun], ignore_index=True)
+            try:
+                made = provenance.check_one(both, metric, f"{label}, originals and re-runs")
+            except AnalysisError as e:
+                parts.append(f"### {label}\n\nnot compared: {e}")
+                continue
+            label = provenance.label(both, metric, label)
         rho, how = rank_correlation(table)
-        parts.append(to_markdown(table, label))
+        parts.append(to_markdown(table, label) + (f"\n\nScores: {made}" if made else ""))
         parts.append("Spearman rank correlation, original vs re-seeded mean: "
                      + (f"{rho:+.2f} ({how})" if rho is not None else f"not computed ({how})"))
         fig = plot_stability(table, label)
@@ -188,8 +200,6 @@ def stability_report(source: pd.DataFrame, rerun: pd.DataFrame, out_dir, z=2.0):
             paths[path.name] = path
         csv_rows.append(table.drop(columns="values").assign(metric=metric, spearman=rho))
     if not csv_rows:
-        from .correlate import AnalysisError
-
         raise AnalysisError("the re-run table has no finished re-runs with a validation loss yet")
     markdown = "\n\n".join(parts) + "\n"
     write_text(out_dir / "stability.md", markdown)

@@ -179,15 +179,28 @@ FINDINGS = (("test_loss", "test loss on validation loss"), ("blimp_filtered", "B
             ("blimp_supplement", "BLiMP supplement on validation loss"))
 
 
+SOURCES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}  # what each finding's suite is (provenance)
+
+
+def suite_for(table, y: str) -> str:
+    """The column of the table that holds the scores a finding is about: the suite scored from --blimp (or
+    --supplement), whatever its folder was called (analysis/provenance.py suites_from); `y` itself otherwise."""
+    from analysis.provenance import suites_from
+
+    found = suites_from(table, SOURCES[y]) if y in SOURCES and table is not None else []
+    return found[0] if found else y
+
+
 def blimp_section(table) -> tuple[list[str], dict]:
     """The BLiMP range across the sweep's scored trials, and the best trial's (lowest validation loss) score."""
     import pandas as pd
 
     facts = {}
-    if "blimp_filtered" not in table.columns:
+    column = suite_for(table, "blimp_filtered")
+    if column not in table.columns:
         return ["No trial has a BLiMP filtered score."], facts
     df = table.copy().assign(v=pd.to_numeric(table["val_loss"], errors="coerce"),
-                      b=pd.to_numeric(table["blimp_filtered"], errors="coerce")).dropna(subset=["v", "b"])
+                      b=pd.to_numeric(table[column], errors="coerce")).dropna(subset=["v", "b"])
     if df.empty:
         return ["No trial has both a validation loss and a BLiMP filtered score."], facts
     best = df.loc[df["v"].idxmin()]
@@ -199,8 +212,8 @@ def blimp_section(table) -> tuple[list[str], dict]:
              f"- best trial by validation loss ({best['trial_id']}, val loss {best['v']:.3f}, "
              f"epoch {best.get('epoch', '?')}): BLiMP filtered {best['b']:.3f}",
              f"- highest BLiMP filtered: {top['b']:.3f} ({top['trial_id']}, val loss {top['v']:.3f})"]
-    if "blimp_supplement" in df.columns:
-        s = pd.to_numeric(df["blimp_supplement"], errors="coerce").dropna()
+    if suite_for(df, "blimp_supplement") in df.columns:
+        s = pd.to_numeric(df[suite_for(df, "blimp_supplement")], errors="coerce").dropna()
         if len(s):
             lines.append(f"- BLiMP supplement across trials: {s.min():.3f} – {s.max():.3f}")
     verdict = ("at chance" if facts["best_val"] <= CHANCE else "above chance")
@@ -234,9 +247,11 @@ def write_summary(path: Path, args, command: str, setup: dict, outcome, table, s
     lines += [f"- {k}: {v}" for k, v in setup.items()]
     lines += ["", "## Findings", "", "| finding | R² [95% bootstrap interval] | n | paper |", "|---|---|---|---|"]
     for y, label in FINDINGS:
-        cell, n = r2_cell(by_y.get(y))
+        cell, n = r2_cell(by_y.get(suite_for(table, y)))
         lines.append(f"| {label} | {cell} | {n} | {PAPER[y]} |")
-    lines += ["", f"Bootstrap: {args.n_boot} resamples of the trials; n counts the trials with both values.", "",
+    lines += ["", f"Bootstrap: {args.n_boot} resamples of the trials; n counts the trials with both values.", ""]
+    lines += [f"- {r['label']} (`{r['y']}`): {r['provenance']}" for r in outcome.correlations if r.get("provenance")]
+    lines += ["",
               "## BLiMP across trials", ""]
     blimp_lines, facts = blimp_section(table)
     lines += blimp_lines

@@ -55,7 +55,7 @@ FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.
 SUITE_PREFIXES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}
 KNOWN_SUITES = ("blimp_filtered", "blimp_supplement", "ewok")  # found even without per-paradigm columns
 # prefixes that are not suites: the BabyLM suites' paradigm prefixes and the hyperparameters' config/<name>
-RESERVED_PREFIXES = ("blimp", "supplement", "config")
+RESERVED_PREFIXES = ("blimp", "supplement", "config", "provenance")  # provenance/<suite>: how it was scored
 STATES = ["RUNNING", "PAUSED", "PENDING", FINISHED, ERROR, LOST]
 TRUE_TEXT, FALSE_TEXT = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
 

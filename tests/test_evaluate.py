@@ -9,7 +9,7 @@ import pytest
 
 from conftest import copy_legacy
 from babysweep.cli import main
-from sweep.table import read_table
+from sweep.table import EVALUATION_SCHEMA, read_table
 from test_blimp import one_thread, random_checkpoint  # noqa: F401  (fixtures)
 
 
@@ -113,6 +113,19 @@ def test_evaluate_then_correlate(small_sweep, tiny_data, capsys):
     assert main(["evaluate", "small", "--storage", str(small_sweep), "--blimp", str(pairs), "--limit", "40"]) == 0
     assert "0 checkpoint(s) to score" in capsys.readouterr().err
     assert (exp / "evaluation.csv").read_text() == before
+    made = json.loads(table["provenance/builtin_pairs"].iloc[0])  # each score says how it was made
+    assert (made["source"], made["per_paradigm"], made["ties"], made["precision"]) == ("blimp", 40, "right", "float32")
+    assert made["pairs"] == 40 * len(paradigm_columns) and len(made["sha256"]) == 16
+
+    # another --limit: the quick look is scored again, the scores it replaced kept in the history
+    assert main(["evaluate", "small", "--storage", str(small_sweep), "--blimp", str(pairs), "--limit", "60"]) == 0
+    assert f"{len(table)} of them scored again" in capsys.readouterr().err
+    history = read_table(exp / "evaluation_history.csv", EVALUATION_SCHEMA)
+    assert sorted(history["trial_id"]) == sorted(table["trial_id"])
+    assert history["builtin_pairs"].tolist() == pytest.approx(
+        table.set_index("trial_id").loc[history["trial_id"], "builtin_pairs"].tolist())
+    table = read_table(exp / "results.csv")
+    assert {json.loads(c)["per_paradigm"] for c in table["provenance/builtin_pairs"]} == {60}
 
     # EWoK on the same sweep: the same rows get the ewok columns; nothing else is scored again
     ewok = tiny_data.parent / "corpus" / "ewok"

@@ -10,6 +10,7 @@ import pandas as pd
 from sweep.selection import best_summary, ranked_column
 from sweep.table import FINISHED, parse_bool
 
+from .. import provenance
 from .common import EPS, FIGURES_DIR, LOG_SCALED, fmt, hours_text, scored_suites
 from .figures import (Colours, anytime_curve, describe_prior, figure_bytes, metric_label, plot_anytime,
                       plot_hyperparameters, plot_trials)
@@ -319,7 +320,8 @@ class Report:
         if "wall_s" in view:
             view["wall_s"] = pd.to_numeric(view["wall_s"], errors="coerce")
         names = {"trial_id": "trial", "val_loss": "val loss", "best_val_loss": "best val loss",
-                 "test_loss": "test loss", "wall_s": "wall (s)", "source_trial_id": "source trial"}
+                 "test_loss": "test loss", "wall_s": "wall (s)", "source_trial_id": "source trial",
+                 **{s: provenance.label(df, s, s) for s in scores}}  # a --limit run's scores say so
         headers = [names.get(c, c[len("config/"):] if c.startswith("config/") else c) for c in cols]
         numeric = {c for c in cols if pd.api.types.is_numeric_dtype(view[c]) and view[c].dtype != bool}
         best = exp.best_trial()
@@ -331,6 +333,9 @@ class Report:
         note = (f'<p class="note">One row per trial, {esc(ranked)} first; hyperparameters as the trainable '
                 f'receives them. Highlighted: the best trial ({esc(exp.best_rule())}). From '
                 f'{cmd(exp.table_path)}.</p>')
+        for suite in scores:  # how each suite's scores were made (analysis/provenance.py)
+            made = "; ".join(provenance.describe(p) for p in provenance.provenances(df, suite))
+            note += f'<p class="note">{esc(suite)} scores: {esc(made)}.</p>'
         return ('<section id="results"><h2>Results table</h2>' + note
                 + html_table(view, headers, titles={c: c for c in cols if c.startswith("config/")},
                              numeric=numeric, highlight=highlight) + "</section>")

@@ -173,6 +173,8 @@ def cmd_evaluate(args):
     is_sweep = plain and (sweep_dir / "sweep.json").is_file()
     if folder.is_dir() and find_model(folder) is not None:
         also = f"; not the sweep {args.name!r} of {args.storage}" if is_sweep else ""
+        if args.rescore:
+            raise BlimpError(f"--rescore: only for a sweep, and {folder} is a model folder (scored afresh each time)")
         print(f"evaluating the model folder {folder} here (no Ray){also}", flush=True)
         return evaluate_one_model(args, folder)
     if not is_sweep and (folder.is_dir() or not plain):
@@ -205,6 +207,7 @@ def evaluate_one_model(args, folder):
 
 def evaluate_a_sweep(args):
     from analysis.blimp import DEFAULT_TIES
+    from analysis import provenance
     from analysis.evaluate import evaluate_sweep
     from sweep.table import suite_columns
 
@@ -212,7 +215,7 @@ def evaluate_a_sweep(args):
                           cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
                           batch_size=args.batch_size, limit=args.limit, strict=args.strict,
                           finished_only=args.finished_only, ewok_dir=args.ewok, suite_name=args.suite_name,
-                          ties=args.ties, log=log_to_stderr)
+                          ties=args.ties, log=log_to_stderr, rescore=args.rescore)
     cols = ["trial_id"] + suite_columns(done.columns) if "trial_id" in done.columns else []
     shown = done[cols].sort_values("trial_id", kind="stable") if cols else done  # by trial, not by completion
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}") if len(done) else "nothing scored")
@@ -221,6 +224,9 @@ def evaluate_a_sweep(args):
     print(f"suite score = mean of the per-paradigm (EWoK: per-domain) accuracies; a pair is right when the good "
           f"sentence's summed log-probability (after <s>, a newline being an utterance boundary) is "
           f"{'at least as high' if ties == 'right' else 'strictly higher'} (--ties {ties}); float32")
+    for suite in suite_columns(done.columns):
+        for made in provenance.provenances(done, suite):
+            print(f"{suite}: {provenance.describe(made)}")
 
 
 def register(sub):
@@ -345,7 +351,10 @@ def register(sub):
     ev.add_argument("--cpus-per-task", type=float, default=1.0)
     ev.add_argument("--gpus-per-task", type=float, default=0.0)
     ev.add_argument("--batch-size", type=int, default=64)
-    ev.add_argument("--limit", type=int, help="score only the first N pairs of each paradigm (quick look)")
+    ev.add_argument("--limit", type=int, help="score only the first N pairs of each paradigm (quick look: marked as "
+                                              "such wherever it is shown; a later full evaluate scores again)")
+    ev.add_argument("--rescore", action="store_true", help="a sweep: score every checkpoint again, however its rows "
+                                                           "were scored (the rows replaced go to evaluation_history.csv)")
     ev.add_argument("--strict", action="store_true", help="stop at the first malformed line instead of skipping it")
     ev.add_argument("--finished-only", action="store_true",
                     help="score only trials that completed their schedule (default: every trial, where it stopped)")
