@@ -41,7 +41,7 @@ from trainables.names import DEFAULT_STORAGE, DRIVER_RECORD, EXPERIMENT_RECORD, 
 from trainables.files import atomic_path, locked, process_runs, write_json, write_text
 
 from .errors import SweepError
-from .records import upgrade_record
+from .records import stored_record, upgrade_record
 from .table import ERROR, FINISHED, LOST, TABLE, read_table, write_table
 
 RECORD, SPACE, DRIVER = EXPERIMENT_RECORD, SPACE_COPY, DRIVER_RECORD
@@ -79,8 +79,9 @@ def find_experiment(name, storage=DEFAULT_STORAGE) -> Path:
 
 
 def read_record(exp: Path) -> dict:
-    """sweep.json in the current format (sweep/records.py upgrades an older one as it reads it; the file is left
-    as written); SweepError naming it when it is not a JSON object or of a newer format."""
+    """sweep.json in the current format, its paths absolute where the experiment is now (sweep/records.py upgrades
+    an older one as it reads it, and re-roots the paths of a folder copied or moved; the file is left as written);
+    SweepError naming it when it is not a JSON object or of a newer format."""
     path = exp / RECORD
     try:
         record = json.loads(path.read_text())
@@ -88,7 +89,15 @@ def read_record(exp: Path) -> dict:
         raise SweepError(f"{path}: not valid JSON ({e}); the experiment's record is damaged") from None
     if not isinstance(record, dict):
         raise SweepError(f"{path}: not a JSON object; the experiment's record is damaged")
-    return upgrade_record(record, path)
+    return upgrade_record(record, path, where=exp)
+
+
+def moved_roots(exp: Path) -> tuple[str, str] | None:
+    """(the storage `exp` was launched in, the one it is in now) when it has been copied or moved since, else None:
+    what Ray's own saved state (trial configs of the launch) is re-rooted by when its trials run again."""
+    from trainables.relocation import moved_storage
+
+    return moved_storage(exp)
 
 
 def check_storage(storage) -> Path:
@@ -113,7 +122,11 @@ def create(storage, name, record: dict, space_file, overwrite=False, what="sweep
         shutil.rmtree(exp)
     exp.mkdir(parents=True, exist_ok=True)
     write_text(exp / SPACE, Path(space_file).read_text())
-    write_json(exp / RECORD, record, default=str)
+    # the paths inside the storage relative to it (sweep/records.py, format 3): the storage can be copied or moved
+    # (`storage` where it is written: a reader tells by it that the experiment has moved since)
+    if "storage" in record:
+        record = {**record, "storage": str(exp.parent)}
+    write_json(exp / RECORD, stored_record(record), default=str)
     return exp
 
 

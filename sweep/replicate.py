@@ -49,6 +49,7 @@ from . import folder
 from .errors import SweepError
 from .failures import DEFAULT_MAX_FAILURES, check_max_failures
 from .folder import DEFAULT_STORAGE, SPACE
+from .records import stored_record
 from .kinds import EnsembleFamilySpec, FamilySpec, absolute_paths, accepted_names, resolve_trainable
 from .kinds.base import TRAINABLES, as_launched, check_trial_config
 from .rerun import RESEED
@@ -396,7 +397,8 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
             wall = time.perf_counter() - t0
             table.append({"trial_id": trial_id, "state": FINISHED, "epoch": epoch, "val_loss": val_loss,
                           "best_val_loss": val_loss, "test_loss": test_loss, "seed": i, "wall_s": wall, "gpu_s": 0.0,
-                          "checkpoint": str(exp / ENSEMBLES / trial_id), "checkpoint_epoch": epoch,
+                          # relative to the family's folder (sweep/table.py), the table written where it is staged
+                          "checkpoint": f"{ENSEMBLES}/{trial_id}", "checkpoint_epoch": epoch,
                           "checkpoint_val_loss": val_loss, "diverged": False, **shared_columns(group),
                           "members": "+".join(members),
                           "member_seeds": "+".join(str(r.get("seed")) for r in group),
@@ -405,7 +407,7 @@ def build_ensembles(name, ensemble_of, size=2, storage=DEFAULT_STORAGE, overwrit
                 + (f", test_loss {test_loss:.4f}" if test_loss is not None else "") + f" ({wall:.1f} s)")
         write_table(order_columns(pd.DataFrame(table)), staging.path / "results.csv")
         write_text(staging.path / SPACE, (source.path / SPACE).read_text())
-        write_json(staging.path / folder.RECORD, spec.to_record(), default=str)
+        write_json(staging.path / folder.RECORD, stored_record(spec.to_record()), default=str)
         if overwrite and exp.exists():
             folder.check_not_running(exp)
             shutil.rmtree(exp)

@@ -112,12 +112,20 @@ class ResultsTable(Callback):
     def relocate(self, experiment_dir):
         """Point a callback restored from tuner.pkl at the folder the experiment is in now: Ray restores it with
         the absolute paths of the folder it was launched in, which a moved or re-mounted storage no longer has."""
+        from trainables.relocation import reroot
+
         old, new = Path(self.experiment_dir), Path(experiment_dir)
         self.experiment_dir = str(new)
         mapper = self.to_config
         if isinstance(mapper, functools.partial) and mapper.args and str(mapper.args[0]).startswith(str(old) + "/"):
             moved = new / Path(mapper.args[0]).relative_to(old)  # the space copy the config mapper reads
-            self.to_config = functools.partial(mapper.func, str(moved), *mapper.args[1:], **mapper.keywords)
+            # the --set settings of the launch the table's config/ columns show (a checkpoint to fine-tune, in the
+            # storage), at the storage's new place
+            keywords = {**mapper.keywords}
+            if isinstance(keywords.get("extra"), dict):
+                keywords["extra"] = {k: reroot(v, str(old.parent), str(new.parent), own=str(old))
+                                     for k, v in keywords["extra"].items()}
+            self.to_config = functools.partial(mapper.func, str(moved), *mapper.args[1:], **keywords)
 
     def setup(self, **info):
         path = Path(self.experiment_dir) / TABLE

@@ -29,6 +29,12 @@ table refused whole in one line) and the score columns (`suite_columns`) are swe
 module reads (history.csv's torn lines skipped, `check_history_covers`), checks what a reader needs
 (`require_column`, `check_reported`), merges and writes.
 
+Paths are placed here, once: in a table of an experiment folder (sweep.json beside it) the columns naming files
+(PATH_COLUMNS: the model to score, the error text, a fine-tuning trial's checkpoint) are written relative to the
+folder (`..` for one elsewhere in its storage, such as another experiment's model; one outside the storage stays
+absolute), so that a storage copied or moved keeps its tables; they are read as absolute paths where the folder is
+now, an absolute one written by an earlier version at the storage it was in re-rooted (trainables/relocation.py).
+
 Types are settled here, once: trial ids are strings (left to pandas, "12345678" would become an int and
 "1e345678" a float), `diverged` is a boolean (it is written as True/False, but tables edited by hand or by other
 tools say true, 1, yes), and the numeric columns are numbers.
@@ -42,6 +48,8 @@ from pathlib import Path
 import pandas as pd
 
 from trainables.files import write_csv
+from trainables.names import EXPERIMENT_RECORD
+from trainables.relocation import moved_storage, resolved_path, stored_path
 
 from .errors import SweepError
 from .table_schema import (  # noqa: F401  (the schema's names, also imported from here)
@@ -92,7 +100,32 @@ def read_table(path, schema: Schema | None = None) -> pd.DataFrame:
         raise SweepError(f"{path}: is empty, not a {schema.what} (a CSV file with a header line)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise SweepError(f"{path}: not a readable {schema.what} ({' '.join(str(e).split())})") from None
-    return check_table(df, path, schema, _data_lines(data, len(df)))
+    return placed_paths(check_table(df, path, schema, _data_lines(data, len(df))), path)
+
+
+# the columns naming files, placed as the module docstring says
+PATH_COLUMNS = ("checkpoint", "error_file", "config/checkpoint", "config/glue_dir")
+
+
+def experiment_of_table(path) -> Path | None:
+    """The experiment folder a table file lies in (sweep.json beside it), None for any other table."""
+    folder = Path(path).parent
+    return folder if isinstance(path, (str, Path)) and (folder / EXPERIMENT_RECORD).is_file() else None
+
+
+def placed_paths(df: pd.DataFrame, path) -> pd.DataFrame:
+    """The table read from `path` with its PATH_COLUMNS absolute where its experiment is now (as it is for a table
+    that is not an experiment's)."""
+    exp = experiment_of_table(path)
+    columns = [c for c in PATH_COLUMNS if c in df.columns]
+    if exp is None or not columns:
+        return df
+    moved = moved_storage(exp)
+    own = str(Path(moved[0]) / exp.name) if moved else None
+    base = str(exp.resolve())
+    for column in columns:
+        df[column] = [resolved_path(v, base, moved, own) for v in df[column]]
+    return df
 
 
 def warn(message: str) -> None:
@@ -188,6 +221,13 @@ def check_reported(df: pd.DataFrame, path, metric: str) -> None:
 
 
 def write_table(df: pd.DataFrame, path) -> None:
+    """`df` written atomically at `path`; in an experiment folder, its PATH_COLUMNS relative to it (the module
+    docstring; `df` is left as it is)."""
+    exp = experiment_of_table(path)
+    columns = [c for c in PATH_COLUMNS if c in df.columns]
+    if exp is not None and columns:
+        base = str(exp.resolve())
+        df = df.assign(**{c: [stored_path(v, base, within=str(Path(base).parent)) for v in df[c]] for c in columns})
     write_csv(path, df)
 
 

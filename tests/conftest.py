@@ -22,14 +22,16 @@ LEGACY_FIXTURE = REPO / "tests" / "fixtures" / "legacy_v0_1"  # folders written 
 LEGACY_ORIGIN = {"runs": "/tmp/legacy/runs", "data": "/tmp/legacy/prep", "code": "/tmp/oldcode"}
 
 
-def copy_legacy(storage: Path, names=("legacy", "legacy-rerun"), data=None) -> Path:
+def copy_legacy(storage: Path, names=("legacy", "legacy-rerun"), data=None, origin=None) -> Path:
     """The legacy fixture's experiments copied into `storage`, with the absolute paths their tables and records name
     (of the machine that made them) rewritten into the copy's own tmp_path: the storage to `storage`, the data folder
     to `data` (default: an absent folder beside `storage`), so that no test depends on what /tmp holds here. Ray's
-    pickles (tuner.pkl) keep the old paths: a resume relocates them, and tests/test_experiment_api checks it."""
+    pickles (tuner.pkl) keep the old paths: a resume relocates them, and tests/test_experiment_api checks it.
+    `origin`: the storage the copies name instead, as if they were made there and moved (default `storage`)."""
     storage = Path(storage)
     data = Path(data) if data is not None else storage.parent / "legacy-data-absent"
-    new = {"runs": str(storage), "data": str(data), "code": str(storage.parent / "legacy-code-absent")}
+    runs = Path(origin) if origin is not None else storage
+    new = {"runs": str(runs), "data": str(data), "code": str(runs.parent / "legacy-code-absent")}
     for name in names:
         shutil.copytree(LEGACY_FIXTURE / name, storage / name)
         for path in (storage / name).rglob("*"):

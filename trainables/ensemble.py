@@ -11,7 +11,8 @@ An ensemble folder names its members instead of copying them:
 
     <folder>/ensemble.json     {"kind": "ensemble", "members": [paths], "tokenizer_sha256": ...}
                                paths relative to <folder> (`..` included), so that a storage moved as a whole
-                               keeps its ensembles; absolute ones (written before) are read as they are
+                               keeps its ensembles; absolute ones (written before) are read as they are, or,
+                               in an experiment copied or moved since, at its storage's new place
     <folder>/tokenizer.json    (+ tokenizer_config.json: AutoTokenizer.from_pretrained(<folder>) works)
 
 A member must lie inside the ensemble's trusted root (`members_root`), symlinks resolved: the ensemble folder
@@ -49,6 +50,7 @@ from .files import write_json
 from .model import check_weights, read_model_config, reading_weights
 from .model_folder import ENSEMBLE_RECORD, TRAINER_STATE, WEIGHT_FILES, has_weights, hf_folder, is_ensemble
 from .names import EXPERIMENT_RECORD  # the parent of a folder holding one is an experiment storage
+from .relocation import experiment_above, moved_storage, reroot
 
 OUTSIDE = "an ensemble's members must be inside it or inside its experiments' storage"
 
@@ -150,8 +152,14 @@ def ensemble_members(folder, trusted_root=None) -> list[Path]:
         raise ConfigError(f"{path}: not an ensemble record ({{\"kind\": \"ensemble\", \"members\": [paths]}} "
                           f"with at least one member)")
     root = Path(trusted_root).resolve() if trusted_root is not None else members_root(folder)
+    experiment = experiment_above(folder)
+    # an absolute member (written before members were relative) of an experiment copied or moved since: at the
+    # storage's new place (trainables/relocation.py)
+    moved = moved_storage(experiment) if experiment is not None else None
     resolved = []
     for member in members:
+        if moved and os.path.isabs(member):
+            member = reroot(member, *moved)
         member_path = (folder / member).resolve()  # an absolute member stays as it is under /
         # its hf/ too: a symlink there is as far a reach as the member's own path
         if not (member_path.is_relative_to(root) and hf_folder(member_path).resolve().is_relative_to(root)):

@@ -140,10 +140,15 @@ class ExperimentSpec:
         raise NotImplementedError
 
     def check_inputs(self):
-        """Before a resume: the inputs a trial reads are still there."""
+        """Before a resume: the inputs a trial reads are still there. A data folder that is gone is one line: one
+        inside the storage moves with it (sweep/records.py), so a gone one lay outside it, the user's input."""
         if self.data:
             from trainables.data.prepared import open_prepared
 
+            if not Path(self.data).is_dir():
+                raise SweepError(f"experiment {self.name!r}: its data folder {self.data} is gone (the trials read "
+                                 f"it; it lies outside the storage, so it does not move with the experiment): put "
+                                 f"it back at that path to resume")
             open_prepared(self.data)
 
     def after_resume(self, exp, verbose=1):

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from ..folder import SPACE
+from trainables.relocation import reroot
+
+from ..folder import SPACE, moved_roots
 from ..table import FINISHED, TABLE, read_table
 from ..runtime import TunerParts, fit
 from .base import ExperimentSpec, as_launched, resolve_trainable
@@ -22,9 +24,14 @@ def rerun_row(config):
     return dict(config["run"])
 
 
-def run_rerun_trial(config, trainable_spec, extra, constant_schedule="constant"):
-    """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it."""
-    resolve_trainable(trainable_spec)({**as_launched(rerun_config(config), constant_schedule), **extra})
+def run_rerun_trial(config, trainable_spec, extra, constant_schedule="constant", moved=None):
+    """What each trial runs. Its name is part of Ray's saved state (a restore checks it): keep it. `moved`: (the
+    storage the experiment was launched in, the one it is in now) for a folder copied or moved since, whose trial
+    configs Ray restores from its own saved state, paths of the launch included (sweep.folder.moved_roots)."""
+    run = rerun_config(config)
+    if moved:
+        run = {k: reroot(v, *moved) for k, v in run.items()}
+    resolve_trainable(trainable_spec)({**as_launched(run, constant_schedule), **extra})
 
 
 @dataclass(kw_only=True)
@@ -59,7 +66,7 @@ class GridSpec(ExperimentSpec):
 
         return TunerParts(
             trainable=self.with_resources(run_rerun_trial, trainable_spec=self.trainable, extra=self.extra,
-                                          constant_schedule=self.constant_schedule),
+                                          constant_schedule=self.constant_schedule, moved=moved_roots(exp)),
             callbacks=self.callbacks(exp, rerun_row),
             # No max_concurrent_trials: Ray's grid generator saves its live-trial count separately from the trial
             # list, and after a crash a count of trials that no longer exist blocks it for good. Resources limit
