@@ -254,3 +254,12 @@ def test_relative_paths_in_set_are_made_absolute_for_trials_that_run_elsewhere(t
     assert absolute_paths(pretrain, {"data": "prep", "preset": "tiny", "seed": 3}) == \
         {"data": f"{here}/prep", "preset": "tiny", "seed": 3}
     assert absolute_paths(distill, {"teachers": None}) == {"teachers": None}  # not a path: left as it is
+
+
+@pytest.mark.parametrize("argv, message", [(["--top-k", "0"], "--top-k 0: must be at least 1"),
+                                           (["--seeds", "1"], "--seeds 1: at least 2 seeds")])
+def test_a_demo_whose_rerun_would_be_refused_is_refused_before_its_sweep(tmp_path, capsys, argv, message):
+    assert main(["demo", *argv, "--dir", str(tmp_path / "data"), "--storage", str(tmp_path / "runs")]) == 2
+    err = error_lines(capsys)
+    assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []  # no corpus made, no sweep launched

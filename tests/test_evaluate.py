@@ -160,27 +160,6 @@ def test_evaluate_bad_pairs_folder(small_sweep, tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "none" in err[0]
 
 
-@pytest.mark.slow
-def test_a_pruned_checkpoint_is_noted_not_scored(small_sweep, tiny_data, tmp_path, capsys):
-    """A checkpoint that no longer exists (pruned, or its storage moved) gets a note in the table, not a crash."""
-    import shutil
-
-    from sweep.table import write_table
-
-    storage = tmp_path / "runs"
-    shutil.copytree(small_sweep / "small", storage / "copy", ignore=shutil.ignore_patterns("evaluation.csv"))
-    table = read_table(storage / "copy" / "results.csv")
-    gone = table["trial_id"].iloc[0]
-    table.loc[table["trial_id"] == gone, "checkpoint"] = str(tmp_path / "pruned" / "checkpoint_000000")
-    write_table(table.drop(columns=[c for c in table.columns if c.startswith(("builtin_pairs", "ewok", "scored_"))]),
-                storage / "copy" / "results.csv")
-    pairs = tiny_data.parent / "corpus" / "blimp"
-    assert main(["evaluate", "copy", "--storage", str(storage), "--blimp", str(pairs), "--limit", "10"]) == 0
-    assert "no longer exists" in capsys.readouterr().err
-    after = read_table(storage / "copy" / "results.csv").set_index("trial_id")
-    assert "no longer exists" in after.loc[gone, "eval_note"] and after["builtin_pairs"].isna().sum() == 1
-
-
 def test_a_sweep_scored_before_goes_on_under_its_own_tie_rule_unless_told_otherwise(tmp_path):
     from analysis.blimp import BlimpError
     from analysis.evaluate import check_tie_rule

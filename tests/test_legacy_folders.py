@@ -65,8 +65,15 @@ def test_analyses_of_the_resumed_legacy_sweep(resumed_legacy, action):
     assert (where / f"{action}.md").is_file() and (where / f"{action}.csv").is_file()
 
 
-def test_resume_of_a_legacy_rerun_starts_the_run_its_table_never_recorded(tiny_data, tmp_path):
-    runs = copy_fixture(tiny_data, tmp_path / "runs")
+def test_resume_of_a_legacy_rerun_moved_with_its_data_starts_the_run_its_table_never_recorded(tiny_data, tmp_path):
+    """A legacy re-run, its storage moved since with its data folder inside (sweep.json and Ray's saved trial configs
+    name the original place, which is gone): the resume trains the run the table lacks, on the data at the new
+    place, and writes nothing that names the old one."""
+    import shutil
+
+    runs, origin = tmp_path / "moved" / "runs", tmp_path / "original" / "runs"
+    copy_legacy(runs, names=("legacy-rerun",), data=origin / "data" / "prep", origin=origin)
+    shutil.copytree(tiny_data, runs / "data" / "prep")
     exp = runs / "legacy-rerun"
     table = read_table(exp / "results.csv")
     kept, dropped = table.iloc[0], table.iloc[1]
@@ -89,7 +96,10 @@ def test_resume_of_a_legacy_rerun_starts_the_run_its_table_never_recorded(tiny_d
     new = done[done["trial_id"] != kept["trial_id"]].iloc[0]
     assert int(new["seed"]) == int(dropped["seed"]) and new["epoch"] == 3.0 and 0 < new["val_loss"] < 10
     assert isinstance(new["checkpoint"], str) and Path(new["checkpoint"]).is_dir()  # its final model, in the copy
-    assert Path(new["checkpoint"]).is_relative_to(exp)
+    assert Path(new["checkpoint"]).is_relative_to(exp.resolve())
+    about = json.loads((Path(new["checkpoint"]) / "babysweep.json").read_text())
+    assert about["data"] == str((runs / "data" / "prep").resolve())  # trained on the data where it is now
+    assert not any(str(origin) in text for text in (out.stdout, out.stderr, (exp / "results.csv").read_text()))
 
 
 def test_a_sweep_launched_when_constant_had_a_warm_up_keeps_it_on_resume_and_rerun(tmp_path):

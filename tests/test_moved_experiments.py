@@ -4,21 +4,19 @@ Fast: the path logic (trainables/relocation.py), a record of an earlier format r
 (sweep/records.py), the results and evaluation tables (sweep/table.py), an ensemble's absolute members, and the
 legacy fixture as a folder made elsewhere whose original is gone (status, the results API, a resume refused in one
 line when its data folder outside the storage is gone). Slow: the session sweep copied twice, the first copy
-deleted, then status, evaluate, resume and report on the second; and a legacy re-run moved with its data folder
-inside the storage, resumed: its new run trains on the data at the new place.
+deleted, then status, evaluate, resume and report on the second (a legacy re-run moved with its data folder inside
+the storage and resumed: tests/test_legacy_folders.py).
 """
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from babysweep.cli import main
-from conftest import REPO, copy_legacy
+from conftest import copy_legacy
 from sweep.experiment import load_experiment
 from sweep.records import FORMAT, stored_record, upgrade_record
 from sweep.status import format_status, sweep_status
@@ -163,58 +161,38 @@ def test_resume_of_a_moved_experiment_whose_data_outside_the_storage_is_gone_is_
 
 # ---------------------------------------------------------------------------------------------- real runs
 
-BABYSWEEP = [sys.executable, "-m", "babysweep.cli"]
-
-
-def babysweep(*args, timeout=600):
-    return subprocess.run([*BABYSWEEP, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.slow
-def test_a_copied_storage_with_its_original_deleted_answers_from_its_new_place(small_sweep, tiny_data, tmp_path):
+def test_a_copied_storage_with_its_original_deleted_answers_from_its_new_place(small_sweep, tiny_data, tmp_path,
+                                                                              capsys):
+    """The session sweep's storage copied, that copy copied again and deleted: status, evaluate, resume, report and
+    compare on the second answer from its place and write nothing naming the old ones. One checkpoint of the copy
+    was pruned meanwhile: evaluate notes it in the table instead of failing."""
     first, moved = tmp_path / "first" / "runs", tmp_path / "moved" / "runs"
-    shutil.copytree(small_sweep, first, ignore=shutil.ignore_patterns("evaluation.csv", "report.html", "analysis"))
+    shutil.copytree(small_sweep, first, ignore=shutil.ignore_patterns("evaluation*.csv", "report.html", "analysis"))
     shutil.copytree(first, moved)
     shutil.rmtree(tmp_path / "first")
     exp = moved.resolve() / "small"
     old = (str(small_sweep.resolve()), str(first))
 
-    out = babysweep("status", "small", "--storage", moved)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert f"model: {exp}/trial_" in out.stdout and not any(o in out.stdout for o in old)
-    pairs = tiny_data.parent / "corpus" / "blimp"
-    out = babysweep("evaluate", "small", "--storage", moved, "--blimp", pairs, "--limit", "20")
-    assert out.returncode == 0, out.stderr[-3000:]
-    out = babysweep("resume", "small", "--storage", moved, "--quiet")
-    assert out.returncode == 0, out.stderr[-3000:]
-    out = babysweep("report", "small", "--storage", moved)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert (exp / "report.html").is_file() and not any(o in out.stdout + out.stderr for o in old)
-    table = load_experiment("small", moved).table
-    assert table["builtin_pairs"].notna().any()
-    assert all(Path(c).is_relative_to(exp) for c in table["checkpoint"].dropna())
+    def run(*args) -> str:
+        code = main([*map(str, args)])
+        out, err = capsys.readouterr()
+        assert code == 0, err[-3000:]
+        assert not any(o in out + err for o in old), (out + err)[-3000:]
+        return out + err
+
+    assert f"model: {exp}/trial_" in run("status", "small", "--storage", moved)
+    pruned = load_experiment("small", moved).table["checkpoint"].iloc[0]
+    shutil.rmtree(pruned)
+    text = run("evaluate", "small", "--storage", moved, "--blimp", tiny_data.parent / "corpus" / "blimp",
+               "--limit", "20")
+    assert "no longer exists" in text
+    run("resume", "small", "--storage", moved, "--quiet")
+    run("report", "small", "--storage", moved)
+    run("analyze", "compare", "small", "--storage", moved)
+    assert (exp / "report.html").is_file() and (exp / "analysis" / "compare.md").is_file()
+    table = load_experiment("small", moved).table.set_index("checkpoint")
+    assert "no longer exists" in table.loc[pruned, "eval_note"] and table["builtin_pairs"].isna().sum() == 1
+    assert table["builtin_pairs"].notna().sum() == len(table) - 1
+    assert all(Path(c).is_relative_to(exp) for c in table.index.dropna())
     assert not any(o in files_text(exp) for o in old)
-
-
-@pytest.mark.slow
-def test_a_moved_rerun_resumes_on_the_data_folder_that_moved_with_its_storage(tiny_data, tmp_path):
-    storage = tmp_path / "moved" / "runs"
-    origin = tmp_path / "original" / "runs"
-    made_elsewhere(storage, origin, data=origin / "data" / "prep", names=("legacy-rerun",))
-    shutil.copytree(tiny_data, storage / "data" / "prep")  # the data folder, inside the storage, moved with it
-    exp = storage / "legacy-rerun"
-    dropped = read_table(exp / "results.csv").iloc[1]["trial_id"]
-    lines = (exp / "results.csv").read_text().splitlines(keepends=True)
-    (exp / "results.csv").write_text("".join(line for line in lines if not line.startswith(dropped + ",")))
-
-    out = babysweep("resume", "legacy-rerun", "--storage", storage, "--quiet")
-    assert out.returncode == 0, out.stderr[-3000:]
-    done = read_table(exp / "results.csv")
-    done = done[done["state"] == "TERMINATED"]
-    assert len(done) == 2 and not any(str(origin) in o for o in (out.stdout, out.stderr))
-    new = done[done["trial_id"] != read_table(exp / "results.csv").iloc[0]["trial_id"]]
-    about = json.loads((Path(new.iloc[0]["checkpoint"]) / "babysweep.json").read_text())
-    assert Path(new.iloc[0]["checkpoint"]).is_relative_to(exp.resolve())
-    # what the resume wrote: the table, and the new model's record of the data it trained on (at the new place)
-    assert str(origin) not in files_text(exp, names=("results.csv",))
-    assert about["data"] == str((storage / "data" / "prep").resolve())

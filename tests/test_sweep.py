@@ -27,7 +27,7 @@ def babysweep(*args, timeout=600, **kw):
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline_and_leaves_a_report(tmp_path):
-    out = babysweep("demo", "--samples", 4, "--words", 10_000, "--pairs", 10, "--dir", tmp_path / "data",
+    out = babysweep("demo", "--samples", 4, "--words", 10_000, "--pairs", 10, "--top-k", 1, "--dir", tmp_path / "data",
                     "--storage", tmp_path / "runs")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
@@ -45,6 +45,7 @@ def test_demo_runs_the_whole_pipeline_and_leaves_a_report(tmp_path):
     assert "builtin_pairs" in table and table["builtin_pairs"].notna().all()  # every model scored
     rerun = read_table(tmp_path / "runs" / "demo-rerun" / "results.csv")
     assert set(rerun["state"]) == {"TERMINATED"} and (rerun["source_trial_id"] == "baseline").sum() == 2
+    assert rerun["source_trial_id"].nunique() == 2 and len(rerun) == 4  # --top-k 1: the best, and the baseline
     assert (tmp_path / "runs" / "demo-rerun" / "analysis" / "stability.md").is_file()
 
 

@@ -124,13 +124,17 @@ def cmd_demo(args):
         return st.get("exit_status", 0)
 
     from babysweep.pipeline import run_pipeline
+    from sweep.errors import SweepError
 
+    if args.top_k < 1 or args.seeds < 2:  # what the re-run stage would refuse, said before the sweep runs
+        raise SweepError(f"--top-k {args.top_k}: must be at least 1" if args.top_k < 1 else
+                         f"--seeds {args.seeds}: at least 2 seeds are needed to measure a spread")
     print("[data] the built-in corpus, prepared", flush=True)
     prepared = demo_data(args.dir, args.words, args.seed, log=lambda m: None)
     spec = demo_spec(prepared, args.storage, "demo", args.samples, args.seed)
     print(f"[sweep] BOHB, {args.samples} trials of search_spaces/tiny_demo.yaml", flush=True)
     outcome = run_pipeline(spec, {"blimp_dir": str(demo_corpus(args.dir, args.words, args.seed) / "blimp")},
-                           pairs_per_paradigm=args.pairs, top_k=3, seeds=2, baseline=True,
+                           pairs_per_paradigm=args.pairs, top_k=args.top_k, seeds=args.seeds, baseline=True,
                            log=lambda m: print(m, flush=True), verbose=verbosity(args))
     print()
     st = print_summary(outcome.sweep, args.storage)
@@ -303,6 +307,8 @@ def register(sub):
     de.add_argument("--words", type=int, default=100_000, help="size of the built-in train corpus (default 100,000)")
     de.add_argument("--quick", action="store_true", help="the sweep alone")
     de.add_argument("--pairs", type=int, default=50, metavar="N", help="pairs per paradigm scored (default 50)")
+    de.add_argument("--top-k", type=int, default=3, metavar="K", help="best configurations re-run (default 3)")
+    de.add_argument("--seeds", type=int, default=2, metavar="N", help="new seeds per re-run configuration (default 2)")
     de.add_argument("--quiet", action="store_true")
     de.add_argument("--verbose", action="store_true", help="Ray's own trial tables instead of the progress line")
     de.set_defaults(func=cmd_demo)
