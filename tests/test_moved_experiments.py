@@ -20,7 +20,7 @@ from conftest import copy_legacy
 from sweep.experiment import load_experiment
 from sweep.records import FORMAT, stored_record, upgrade_record
 from sweep.status import format_status, sweep_status
-from sweep.table import read_table, write_table
+from sweep.table import EVALUATION_SCHEMA, read_table, write_table
 from trainables.relocation import reroot, resolved_path, stored_path
 
 
@@ -191,8 +191,10 @@ def test_a_copied_storage_with_its_original_deleted_answers_from_its_new_place(s
     run("report", "small", "--storage", moved)
     run("analyze", "compare", "small", "--storage", moved)
     assert (exp / "report.html").is_file() and (exp / "analysis" / "compare.md").is_file()
-    table = load_experiment("small", moved).table.set_index("checkpoint")
-    assert "no longer exists" in table.loc[pruned, "eval_note"] and table["builtin_pairs"].isna().sum() == 1
-    assert table["builtin_pairs"].notna().sum() == len(table) - 1
-    assert all(Path(c).is_relative_to(exp) for c in table.index.dropna())
+    # what this evaluate scored (results.csv may hold the session sweep's earlier scores, merged before the copy)
+    scored = read_table(exp / "evaluation.csv", EVALUATION_SCHEMA).set_index("checkpoint")
+    assert "no longer exists" in scored.loc[pruned, "eval_note"] and scored["builtin_pairs"].isna().sum() == 1
+    assert scored["builtin_pairs"].notna().sum() == len(load_experiment("small", moved).table) - 1
+    assert all(Path(c).is_relative_to(exp) for c in scored.index)
+    assert all(Path(c).is_relative_to(exp) for c in load_experiment("small", moved).table["checkpoint"].dropna())
     assert not any(o in files_text(exp) for o in old)
