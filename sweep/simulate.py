@@ -1,6 +1,8 @@
 """An in-process stand-in for Ray Tune's TuneController (ray/tune/execution/tune_controller.py, Ray 2.60): it drives
 a scheduler, a searcher and Tune callbacks through the very calls, in the very order, the real controller makes, on
-real Trial objects, with no Ray workers and no ray.init. Trials run a trainable of the babysweep kind
+real Trial objects, with no Ray workers and no ray.init. `babysweep plan` runs a sweep's own searcher and scheduler
+on it to count the epochs the schedule spends (sweep/plan.py); the tests run whole tuning loops on it
+(tests/test_bohb_learning.py, tests/test_rungs.py). Trials run a trainable of the babysweep kind
 (`fn(config, reporter)`, e.g. the synthetic test functions of trainables/synthetic/) whose reports are computed up
 front and handed out one at a time, as if the trial were training.
 

@@ -1,5 +1,5 @@
 """BOHB learning on the informative Hartmann function (trainables/synthetic/, no training), driven in-process by
-tests/fake_controller.py (Ray's controller's calls, no Ray workers): hpbandster's model holds one observation at
+sweep/simulate.py (Ray's controller's calls, no Ray workers): hpbandster's model holds one observation at
 every rung each trial reached, each (trial, budget) once, and a compute budget ends the sweep within one rung of
 its limit.
 One real sweep (slow) checks that the fake controller makes the decisions Ray's own makes on the same seed."""
@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 from conftest import REPO
-from fake_controller import FakeController
+from sweep.simulate import FakeController
 
 from search_spaces.loader import load_space
 from sweep.bohb import ResumableHyperBandForBOHB, ResumableTuneBOHB, connect

@@ -1,5 +1,5 @@
 """sweep/rungs.py against hpbandster's own budgets (its code, as installed) and against Ray's real HyperBandForBOHB
-(stock, and babysweep's in units), driven in-process by tests/fake_controller.py with trials that report as the
+(stock, and babysweep's in units), driven in-process by sweep/simulate.py with trials that report as the
 trainables do (every budget step, then num_epochs itself): each bracket pauses and stops its trials at exactly the
 budgets the pure function gives, its last rung the space's maximum. No Ray workers, no training."""
 import inspect
@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
-from fake_controller import FakeController
+from sweep.simulate import FakeController
 from ray.tune.schedulers import HyperBandForBOHB, TrialScheduler
 from ray.tune.search import Searcher
 

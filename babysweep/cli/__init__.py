@@ -4,6 +4,7 @@ holds their `cmd_*` functions; none holds logic of its own.
     data.py         data generate, data prepare
     train.py        train (one configuration, outside any sweep)
     experiments.py  launch, resume, status, demo, rerun, evaluate
+    plan.py         plan (what a sweep will cost, before it runs)
     finetune.py     finetune-all, finetune-family
     analyze.py      analyze correlate, analyze stability
     report.py       report (one self-contained HTML page of a sweep)
@@ -14,10 +15,10 @@ Every error meant for the user derives from trainables.errors.UserError: printed
 import argparse
 import logging
 
-from . import analyze, data, experiments, finetune, replicate, report, train
+from . import analyze, data, experiments, finetune, plan, replicate, report, train
 from .common import run
 
-GROUPS = [data, train, experiments, finetune, analyze, report, replicate]
+GROUPS = [data, train, experiments, plan, finetune, analyze, report, replicate]
 
 
 def build_parser():
