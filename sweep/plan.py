@@ -14,8 +14,9 @@ scheduler (babysweep's ResumableTuneBOHB and ResumableHyperBandForBOHB, with the
 on sweep/simulate.py's in-process controller, each trial reporting at the budget points pretrain reports at
 (trainables.loop.budget_epochs) with a made-up loss: how many trials reach each rung does not depend on the losses,
 only which ones do. Then GPU-hours and GPU-days, the wall time on G GPUs (one trial a GPU), and the storage the
-trials leave (Ray keeps each trial's latest 2 checkpoints, sweep/runtime.py; a trial that completed its schedule
-also its final model).
+trials leave: once a trial has ended, its model alone (trainables/retention.py); while it runs, Ray's latest 2
+checkpoints (sweep/runtime.py); and, for comparison, what they would leave without retention (2 checkpoints each,
+and the final model of each trial that completed its schedule).
 """
 import math
 from dataclasses import dataclass
@@ -165,7 +166,11 @@ def sweep_plan(spec, space, prepared, gpu=None, gpus=1, mfu=0.4, peak_tflops=Non
             "gpu_memory_gib": memory_gib, "gpus": gpus, "mfu": mfu, "trial": cost, "trials": len(trials),
             "reached": dict(sorted(reached.items())), "epochs": epochs, "completed": completed,
             "gpu_hours": gpu_seconds / 3600, "wall_seconds": gpu_seconds / gpus,
-            "storage": {"checkpoints": kept * cost.checkpoint_bytes, "models": completed * cost.model_bytes}}
+            "storage": {"checkpoints": kept * cost.checkpoint_bytes, "models": completed * cost.model_bytes,
+                        # trainables/retention.py: an ended trial keeps its model alone; the running ones their 2
+                        "retained": len(trials) * cost.model_bytes,
+                        "peak": min(gpus, len(trials)) * CHECKPOINTS_KEPT * cost.checkpoint_bytes
+                        + len(trials) * cost.model_bytes}}
 
 
 def format_plan(plan: dict) -> list[str]:
@@ -194,7 +199,9 @@ def format_plan(plan: dict) -> list[str]:
         f"  GPU time          {plan['gpu_hours']:,.1f} GPU-hours = {plan['gpu_hours'] / 24:,.2f} GPU-days",
         f"  wall time         {fmt_seconds(plan['wall_seconds'])} on {plan['gpus']} GPU(s), at best (one trial a GPU, "
         f"none waiting)",
-        f"  storage           {fmt_bytes(stored['checkpoints'] + stored['models'])}: each trial's latest "
+        f"  storage           {fmt_bytes(stored['retained'])} at the end: each trial's model (an ended trial drops "
+        f"its training state), at most {fmt_bytes(stored['peak'])} while {min(plan['gpus'], plan['trials'])} run; "
+        f"without that, {fmt_bytes(stored['checkpoints'] + stored['models'])} (each trial's latest "
         f"{CHECKPOINTS_KEPT} checkpoints {fmt_bytes(stored['checkpoints'])}, the final models "
-        f"{fmt_bytes(stored['models'])}",
+        f"{fmt_bytes(stored['models'])})",
     ]

@@ -253,6 +253,21 @@ class ResultsTable(Callback):
         row["ended"] = "completed" if reached_schedule_end(row) else "stopped"
         self.dirty = True
 
+    def retain_ended(self):
+        """Once the table (just saved) and Ray's state (saved before this step's end) both record a trial's end: its
+        checkpoints keep its model and lose their training state (trainables/retention.py). After both saves, so
+        that a resume never meets a slimmed trial it would run on: one the table proves ended is kept as it is."""
+        from trainables.retention import slim_trial
+
+        done = self.__dict__.setdefault("retained", set())  # absent from callbacks pickled before retention
+        for tid, row in (self.rows or {}).items():
+            if tid in done or row.get("ended") not in ("completed", "stopped"):
+                continue
+            trial_dir = Path(self.experiment_dir) / f"trial_{tid}"
+            with storage_guard(trial_dir, self.experiment_dir):
+                slim_trial(trial_dir, row.get("checkpoint") if isinstance(row.get("checkpoint"), str) else None)
+            done.add(tid)
+
     def on_trial_error(self, iteration, trials, trial, **info):
         row = self.record_failure(trial)
         row["state"], row["ended"] = ERROR, "error"
@@ -293,6 +308,7 @@ class ResultsTable(Callback):
                 self.dirty = True
         if self.dirty:
             self.save()
+        self.retain_ended()
         from .folder import keep_whole_ray_state
 
         with storage_guard(Path(self.experiment_dir), self.experiment_dir):

@@ -46,6 +46,15 @@ def stop(tiny_data, runs, signal_number, samples):
     # nothing the table calls ended was stopped by the driver's ending: each ending has Ray's proof
     ended = stopped[stopped["state"] == "TERMINATED"]
     assert ended["ended"].isin(["completed", "stopped"]).all() if len(ended) else True
+    # retention (trainables/retention.py): an ended trial keeps its model alone; one that goes on at the resume
+    # keeps the training state it resumes from
+    exp = runs / "stopped"
+    for tid in stopped["trial_id"]:
+        states = list((exp / f"trial_{tid}").glob("checkpoint_*/trainer_state.pt"))
+        if tid in set(ended["trial_id"]):
+            assert not states, tid
+        elif list((exp / f"trial_{tid}").glob("checkpoint_*")):
+            assert states, tid
 
 
 def stop_and_resume(tiny_data, runs, signal_number, samples):
