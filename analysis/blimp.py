@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.table import paradigm_prefix
+from trainables.names import paradigm_prefix
 
 from .models import _default_device, load_model, stream_of  # noqa: F401  (also imported from here)
 from .pairs import (  # noqa: F401  (the suites' names, also imported from here)

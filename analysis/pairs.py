@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweep.table import FIRST_COLUMNS
+from trainables.names import FIRST_COLUMNS
 from trainables.errors import UserError
 
 

@@ -40,19 +40,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainables.names import EVALUATION_TABLE, HISTORY_TABLE, RESULTS_TABLE
+from trainables.names import (EVALUATION_TABLE, FIRST_COLUMNS, HISTORY_TABLE, RESULTS_TABLE,  # noqa: F401
+                              SUITE_PREFIXES, paradigm_prefix)
 
 from .errors import SweepError
 
 TABLE, HISTORY, EVALUATION = RESULTS_TABLE, HISTORY_TABLE, EVALUATION_TABLE
-FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "score", "best_score", "test_loss", "seed",
-                 "wall_s", "gpu_s", "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "checkpoint_score",
-                 "diverged", "tokens_per_s", "mfu", "started_at"]
 HISTORY_COLUMNS = ["trial_id", "epoch", "val_loss", "wall_s", "time"]  # a sweep of val_loss; see history_columns
 ID_COLUMNS = {"trial_id": str, "source_trial_id": str}
 FINISHED, ERROR, LOST = "TERMINATED", "ERROR", "LOST"  # LOST: see sweep.folder.reconcile_with_table
 # BabyLM's suites: score column -> prefix of its per-paradigm columns; any other suite S is its own prefix
-SUITE_PREFIXES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}
 KNOWN_SUITES = ("blimp_filtered", "blimp_supplement", "ewok")  # found even without per-paradigm columns
 # prefixes that are not suites: the BabyLM suites' paradigm prefixes and the hyperparameters' config/<name>
 RESERVED_PREFIXES = ("blimp", "supplement", "config", "provenance")  # provenance/<suite>: how it was scored
@@ -246,12 +243,6 @@ def _numbers(column: pd.Series, name, where) -> pd.Series:
         if not _missing(value) and pd.isna(number):
             raise SweepError(f"{where(i)}: {name} {value!r}: not a number")
     return numbers.astype(float)
-
-
-def paradigm_prefix(suite: str) -> str:
-    """The prefix of a suite's per-paradigm columns: blimp for blimp_filtered, supplement for blimp_supplement,
-    the suite's own name for any other."""
-    return SUITE_PREFIXES.get(suite, suite)
 
 
 def suite_columns(columns) -> list[str]:

@@ -17,3 +17,16 @@ HF_FOLDER = "hf"                         # a trial's final model as a Hugging Fa
 MODEL_RECORD = "babysweep.json"          # what babysweep knows of the model: its metrics, config, epoch
 ENSEMBLE_RECORD = "ensemble.json"        # a direct ensemble: its members (trainables/ensemble.py)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+# the results table's first columns, and the per-paradigm column prefix of BabyLM's suites (sweep/table_schema.py
+# reads them; the scorer, analysis/blimp.py and pairs.py, names its columns by them without loading pandas)
+FIRST_COLUMNS = ["trial_id", "state", "epoch", "val_loss", "best_val_loss", "score", "best_score", "test_loss", "seed",
+                 "wall_s", "gpu_s", "checkpoint", "checkpoint_epoch", "checkpoint_val_loss", "checkpoint_score",
+                 "diverged", "tokens_per_s", "mfu", "started_at"]
+SUITE_PREFIXES = {"blimp_filtered": "blimp", "blimp_supplement": "supplement"}
+
+
+def paradigm_prefix(suite: str) -> str:
+    """The prefix of a suite's per-paradigm columns: blimp for blimp_filtered, supplement for blimp_supplement,
+    the suite's own name for any other."""
+    return SUITE_PREFIXES.get(suite, suite)
