@@ -325,8 +325,8 @@ class ResumableHyperBandForBOHB(rc.HyperBandState, rc.OwnRungs, HyperBandForBOHB
     def _past_rung(self, trial, result) -> bool:
         """The trial's result reached a rung of its bracket and the trial carries on beyond it."""
         done = result.get(self.time_attr)
-        return done is not None and any(abs(done - r) <= EPS for r in self.rungs_of(trial)) \
-            and trial in self.placed and rc.milestone(self.placed[trial][0]) > done + EPS
+        return done is not None and trial in self.placed and any(abs(done - r) <= EPS for r in self.rungs_of(trial)) \
+            and rc.milestone(self.placed[trial][0]) > done + EPS
 
     def on_trial_result(self, tune_controller, trial, result):
         self._remove_errored()

@@ -1,14 +1,14 @@
 """The compute budget of a sweep (--max-budget, --max-hours, --max-gpu-hours) as a Searcher wrapper, like Ray's
-ConcurrencyLimiter: `ComputeBudget(searcher, epochs=...)` passes every call on to the searcher it wraps and keeps the budget exactly:
-no new trial is suggested once what the trials have spent plus what the running trials are committed to reaches
-the limit (None: ask again later, a running trial stopped at its rung frees what it was committed to), and none at
-all once the spend alone reaches it (Searcher.FINISHED). A running trial is committed to the budget of its next rung,
-as its scheduler knows it (`commitments()`, BOHB's ResumableHyperBandForBOHB; `use_scheduler`, done by
-sweep.bohb.connect), and that scheduler resumes no paused trial either once there is no room. So a sweep ends at
-most one rung of its running trials past the limit. Under schedulers that know no commitments (ASHA, FIFO), only
-the spend counts: a trial started just before the limit runs on as its scheduler decides. What is spent is counted
-from the results the wrapper sees, each trial's latest; hours committed at each trial's own pace (seconds per epoch
-so far, else the mean pace of all trials).
+ConcurrencyLimiter: `ComputeBudget(searcher, epochs=...)` passes every call on to the searcher it wraps and keeps
+the budget exactly: no new trial is suggested once what the trials have spent plus what the running trials are
+committed to reaches the limit (None: ask again later, a running trial stopped at its rung frees what it was
+committed to), and none at all once the spend alone reaches it (Searcher.FINISHED). A running trial is committed
+to the budget of its next rung, as its scheduler knows it (`commitments()`, BOHB's ResumableHyperBandForBOHB;
+`use_scheduler`, done by sweep.bohb.connect), and that scheduler resumes no paused trial either once there is no
+room. So a sweep ends at most one rung of its running trials past the limit. Under schedulers that know no
+commitments (ASHA, FIFO), only the spend counts: a trial started just before the limit runs on as its scheduler
+decides. What is spent is counted from the results the wrapper sees, each trial's latest; hours committed at each
+trial's own pace (seconds per epoch so far, else the mean pace of all trials).
 
 Ray saves a wrapper's state (get_state) in its search_gen_state file and the wrapped searcher's in searcher-state
 (SearchGenerator.save_to_dir unwraps anything with a `searcher` attribute). Folders saved before the budget was a
