@@ -155,12 +155,12 @@ def compare(families: dict, sweep: pd.DataFrame | None = None, best=None, refere
     kept, left_out = [], []
     for m in candidates:
         if any(values_of(rows, m).size for rows in selected.values()):
-            m, made = provenance_of(m, list(selected.values()) + ([sweep_rows] if sweep_rows is not None else []))
-            if made is not None:
-                notes.append(made)
-                if made.startswith("left out"):
-                    left_out.append(m.column)
-                    continue
+            m, note, comparable = provenance_of(m, list(selected.values()) + ([sweep_rows] if sweep_rows is not None
+                                                                               else []))
+            notes += [note] if note else []
+            if not comparable:
+                left_out.append(m.column)
+                continue
             kept.append(m)
             continue
         left_out.append(m.column)
@@ -214,18 +214,18 @@ def compare(families: dict, sweep: pd.DataFrame | None = None, best=None, refere
     return comparison
 
 
-def provenance_of(m: Metric, tables: list) -> tuple[Metric, str | None]:
-    """A suite metric as it is shown (its label marked when its scores are of a --limit run) and a note saying how
-    its scores were made, or why it is left out: scores made two ways are not one measure (analysis/provenance.py).
-    (m, None) for a metric that is no suite score."""
+def provenance_of(m: Metric, tables: list) -> tuple[Metric, str | None, bool]:
+    """(the metric as it is shown: its label marked when its scores are of a --limit run; a note saying how its
+    scores were made, or why it is left out; whether it can be shown): scores made two ways are not one measure
+    (analysis/provenance.py). (m, None, True) for a metric that is no suite score."""
     both = pd.concat([t for t in tables if m.column in t], ignore_index=True)
     if m.column not in suite_columns(both.columns):
-        return m, None
+        return m, None, True
     try:
         made = provenance.check_one(both, m.column, m.label)
     except AnalysisError as e:
-        return m, f"left out {m.label} (`{m.column}`): {e}"
-    return replace(m, label=provenance.label(both, m.column, m.label)), f"{m.label} scores: {made}"
+        return m, f"left out {m.label} (`{m.column}`): {e}", False
+    return replace(m, label=provenance.label(both, m.column, m.label)), f"{m.label} scores: {made}", True
 
 
 # ---------------------------------------------------------------------------------------------------- table 3

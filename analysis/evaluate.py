@@ -260,7 +260,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
     requests = {s.name: provenance.requested(s, ties, limit) for s in suites}
     only = exp.complete_trials().trials["trial_id"] if finished_only else None
     todo = pending_checkpoints(table, done, only, [s.name for s in suites], requests, rescore)
-    rows = {(str(r["trial_id"]), str(r["checkpoint"])): r for r in done.to_dict("records")}
+    rows = {(str(r["trial_id"]), str(r["checkpoint"])): r for r in done.to_dict("records")}  # already scored, by key
     again = sum(any(_has_value(rows.get((t, c), {}), s) for s in missing) for t, c, missing in todo)
     why = "--rescore" if rescore else "made otherwise before: another folder content, --limit or scorer"
     log(f"{len(todo)} checkpoint(s) to score ({'trials that completed their schedule' if finished_only else 'every trial'}"
@@ -271,7 +271,6 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
         return done
 
     folders = {s.name: (s.option, str(s.folder.resolve())) for s in suites}
-    known = {(str(t), str(c)) for t, c in zip(done["trial_id"], done["checkpoint"])}
     with ray_session(address or exp.spec.address):
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(score_task)
         futures = {}
@@ -280,7 +279,7 @@ def evaluate_sweep(name, blimp_dir=None, supplement_dir=None, storage=DEFAULT_ST
             for suite in missing:
                 kind, folder = folders[suite]
                 dirs[f"{kind}_dir"] = folder
-            new = (tid, ckpt) not in known
+            new = (tid, ckpt) not in rows
             futures[task.remote(ckpt, **dirs, suite_name=suite_name, ties=ties, batch_size=batch_size, limit=limit,
                                 strict=strict, cpus=cpus_per_task, where=new)] = (tid, ckpt, missing)
         while futures:

@@ -96,17 +96,20 @@ def _key(p: dict | None):
     return None if p is None else tuple((k, p.get(k)) for k in SAME_MEASURE)
 
 
-def provenances(df, suite: str) -> list:
-    """The distinct provenances (dicts; None: not recorded) of the rows of `df` that have a `suite` score."""
+def scored_cells(df, suite: str) -> list:
+    """The provenance (a dict; None: not recorded) of each row of `df` that has a `suite` score."""
     import pandas as pd
 
     if suite not in df:
         return []
     rows = df[pd.to_numeric(df[suite], errors="coerce").notna()]
-    cells = rows[column(suite)] if column(suite) in rows else [None] * len(rows)
+    return [parse(cell) for cell in (rows[column(suite)] if column(suite) in rows else [None] * len(rows))]
+
+
+def provenances(df, suite: str) -> list:
+    """The distinct provenances (dicts; None: not recorded) of the rows of `df` that have a `suite` score."""
     seen = {}
-    for cell in cells:
-        p = parse(cell)
+    for p in scored_cells(df, suite):
         seen.setdefault(_key(p), p)
     return list(seen.values())
 
@@ -121,11 +124,6 @@ def describe(p: dict | None) -> str:
             f"{p.get('ties')}, newline {p.get('newline', '?')}, {p.get('precision', '?')}, scorer {p.get('scorer')}")
 
 
-def limited(df, suite: str) -> bool:
-    """Whether some `suite` score of `df` was made with --limit."""
-    return any(p is not None and p.get("per_paradigm") != "all" for p in provenances(df, suite))
-
-
 def label(df, suite: str, text: str) -> str:
     """`text` (a suite's label in a table or figure), marked when its scores are of a --limit run."""
     found = [p for p in provenances(df, suite) if p is not None and p.get("per_paradigm") != "all"]
@@ -136,6 +134,7 @@ def check_one(df, suite: str, where: str) -> str:
     """describe() of the one provenance of `df`'s `suite` scores; AnalysisError when they have more than one (two
     folders, two limits, two tie rules...: not one measure), naming both and how to make them one. Scores with none
     recorded (made before babysweep recorded it) are taken with the others, and counted in the description."""
+    cells = scored_cells(df, suite)
     found = provenances(df, suite)
     recorded = [p for p in found if p is not None]
     if len(recorded) > 1:
@@ -146,19 +145,11 @@ def check_one(df, suite: str, where: str) -> str:
         return "no scores"
     if not recorded:
         return describe(None)
-    unknown = _unrecorded(df, suite)
-    newlines = sorted({str(parse(c).get("newline")) for c in df.get(column(suite), []) if parse(c)})
+    unknown = sum(p is None for p in cells)
+    newlines = sorted({str(p.get("newline")) for p in cells if p is not None})
     return (describe(recorded[0]) + (f" (newline: {' / '.join(newlines)}, each model in its own stream's)"
                                      if len(newlines) > 1 else "")
             + (f"; {unknown} score(s) with no provenance recorded" if unknown else ""))
-
-
-def _unrecorded(df, suite: str) -> int:
-    import pandas as pd
-
-    scored = pd.to_numeric(df[suite], errors="coerce").notna()
-    cells = df[column(suite)] if column(suite) in df else pd.Series([None] * len(df), index=df.index)
-    return int(sum(parse(c) is None for c in cells[scored]))
 
 
 def suites_from(df, source: str) -> list[str]:

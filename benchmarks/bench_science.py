@@ -212,8 +212,9 @@ def blimp_section(table) -> tuple[list[str], dict]:
              f"- best trial by validation loss ({best['trial_id']}, val loss {best['v']:.3f}, "
              f"epoch {best.get('epoch', '?')}): BLiMP filtered {best['b']:.3f}",
              f"- highest BLiMP filtered: {top['b']:.3f} ({top['trial_id']}, val loss {top['v']:.3f})"]
-    if suite_for(df, "blimp_supplement") in df.columns:
-        s = pd.to_numeric(df[suite_for(df, "blimp_supplement")], errors="coerce").dropna()
+    supplement = suite_for(df, "blimp_supplement")
+    if supplement in df.columns:
+        s = pd.to_numeric(df[supplement], errors="coerce").dropna()
         if len(s):
             lines.append(f"- BLiMP supplement across trials: {s.min():.3f} – {s.max():.3f}")
     verdict = ("at chance" if facts["best_val"] <= CHANCE else "above chance")
