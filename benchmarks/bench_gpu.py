@@ -12,8 +12,8 @@ transformers, nothing downloadable). Steps, one after the other:
 1. data: the built-in corpus (trainables/data/builtin_corpus) generated and prepared here (its own BPE), with
    its BLiMP-format pairs: at least --pairs in all, spread evenly over its paradigms (59,875 by default on a GPU:
    BLiMP filtered's size);
-2. training: the preset from random weights, AdamW (fused on CUDA), bf16 autocast and SDPA on CUDA (float32 on
-   the CPU), --steps optimizer steps on blocks of the prepared stream at --batch-size, after --warmup steps left
+2. training: the preset from random weights, the trainables' AdamW (fused on CUDA), bf16 autocast and SDPA on CUDA
+   (float32 on the CPU), --steps optimizer steps on blocks of the prepared stream at --batch-size, after --warmup steps left
    out; tokens/s, MFU (trainables.model.flops_per_token against the GPU's bf16 peak), peak memory. Then the same
    with torch.compile (--compile; its compile time reported apart);
 3. distillation: one student step on the mean logits of 2 teachers (trainables.distill.distillation_loss, alpha
@@ -79,13 +79,17 @@ def batches(tokens, batch_size, seq_length, device, seed=0):
 
 
 def timed_training(model, data, device, steps, warmup, loss_of) -> dict:
-    """Seconds per optimizer step over `steps` after `warmup`, with AdamW as the trainables use it."""
+    """Seconds per optimizer step over `steps` after `warmup`, with the trainables' AdamW (trainables.loop:
+    fused on CUDA, the paper's teacher settings) under bf16 autocast on CUDA (float32 on the CPU, as they run)."""
+    from contextlib import nullcontext
+
     import torch
 
-    fused = device.type == "cuda"
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, fused=fused)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
-        "cpu", enabled=False)
+    from trainables.loop import make_optimizer
+    from trainables.pretrain import HYPERPARAMETERS
+
+    optimizer = make_optimizer(model, HYPERPARAMETERS)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(warmup + steps):

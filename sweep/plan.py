@@ -19,16 +19,17 @@ checkpoints (sweep/runtime.py); and, for comparison, what they would leave witho
 and the final model of each trial that completed its schedule).
 """
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from trainables.model import PEAK_BF16_FLOPS
 
 from .errors import SweepError
+from .runtime import CHECKPOINTS_KEPT
 
 # GPU memory (GiB) of the accelerators trainables.model.PEAK_BF16_FLOPS knows, by the names `--gpu` takes
 GPU_MEMORY_GIB = {"h200": 141, "h100": 80, "a100": 80, "l40s": 48, "a10g": 24, "l4": 24, "rtx4090": 24,
                   "rtx3090": 24, "v100": 32}
-CHECKPOINTS_KEPT = 2  # sweep/runtime.py: CheckpointConfig(num_to_keep=2)
 BYTES_TRAINING_STATE, BYTES_CHECKPOINT, BYTES_MODEL = 16, 12, 4  # per parameter (module docstring)
 ACTIVATION_BYTES = 34  # per token, layer and hidden unit (module docstring)
 
@@ -49,6 +50,7 @@ def gpu_spec(name=None, peak_tflops=None) -> tuple[str, float, float | None]:
 @dataclass
 class TrialCost:
     config: dict             # the trial's configuration (the space's centre)
+    seq_length: int
     parameters: int
     tokens_per_epoch: int
     flops_per_token: float
@@ -62,9 +64,9 @@ class TrialCost:
         return self.flops_per_token * self.tokens_per_epoch
 
 
-def trial_cost(space, prepared, peak_flops: float, mfu: float, extra=None) -> TrialCost:
+def trial_cost(space, prepared, peak_flops: float, mfu: float, extra=None, train_tokens=None) -> TrialCost:
     """The cost of one trial of `space` (its centre, with `extra`: --set) on the prepared folder `prepared`
-    (trainables.data.prepared)."""
+    (trainables.data.prepared), an epoch being its train tokens (or `train_tokens`)."""
     import torch
 
     from trainables.model import MODEL_FIELDS, build_model, count_parameters, flops_per_token, model_config
@@ -76,13 +78,14 @@ def trial_cost(space, prepared, peak_flops: float, mfu: float, extra=None) -> Tr
     with torch.device("meta"):
         parameters = count_parameters(build_model(model))
     batch = int(config.get("batch_size", 128))
-    tokens = int(prepared.meta["splits"]["train"]["tokens"])
+    tokens = int(train_tokens if train_tokens is not None else prepared.meta["splits"]["train"]["tokens"])
     per_token = flops_per_token(model, seq_length)
     activations = ACTIVATION_BYTES * batch * seq_length * model.hidden_size * model.num_hidden_layers
     logits = (4 + 2 + 4) * batch * seq_length * model.vocab_size
     memory = {"weights_grads_adam": BYTES_TRAINING_STATE * parameters, "activations": activations, "logits": logits}
     memory["total"] = sum(memory.values())
-    return TrialCost(config=config, parameters=parameters, tokens_per_epoch=tokens, flops_per_token=per_token,
+    return TrialCost(config=config, seq_length=seq_length, parameters=parameters, tokens_per_epoch=tokens,
+                     flops_per_token=per_token,
                      seconds_per_epoch=per_token * tokens / (mfu * peak_flops), memory=memory,
                      checkpoint_bytes=BYTES_CHECKPOINT * parameters, model_bytes=BYTES_MODEL * parameters)
 
@@ -113,18 +116,18 @@ def projected_epochs(spec, space, concurrency=1) -> list[tuple[float, float, int
              int((t.last_result or {}).get("training_iteration", 0))) for t in run.trials]
 
 
+def scaled(n: float, units, below="") -> str:
+    """`n` in the largest of `units` ((suffix, size), largest first) it reaches, to 3 significant digits; `below`:
+    the suffix of a number below them all."""
+    return next((f"{n / size:.3g}{suffix}" for suffix, size in units if abs(n) >= size), f"{n:.3g}{below}")
+
+
 def fmt_bytes(n: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f} B"
+    return scaled(n, ((" TB", 1e12), (" GB", 1e9), (" MB", 1e6), (" kB", 1e3)), below=" B")
 
 
 def fmt_count(n: float) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.3g}"
+    return scaled(n, (("G", 1e9), ("M", 1e6), ("k", 1e3)))
 
 
 def fmt_seconds(s: float) -> str:
@@ -146,22 +149,18 @@ def sweep_plan(spec, space, prepared, gpu=None, gpus=1, mfu=0.4, peak_tflops=Non
     if train_tokens is not None and train_tokens < 1:
         raise SweepError(f"--train-tokens {train_tokens}: must be at least 1")
     label, peak, memory_gib = gpu_spec(gpu, peak_tflops)
-    cost = trial_cost(space, prepared, peak, mfu, spec.extra)
-    if train_tokens is not None:
-        cost.tokens_per_epoch = int(train_tokens)
-        cost.seconds_per_epoch = cost.flops_per_token * train_tokens / (mfu * peak)
+    cost = trial_cost(space, prepared, peak, mfu, spec.extra, train_tokens)
     if memory_gib is not None and cost.memory["total"] > memory_gib * 2**30:
         raise SweepError(f"{space.path}: a trial needs about {cost.memory['total'] / 2**30:.1f} GiB on the GPU "
-                         f"(preset {cost.config.get('preset')}, batch {cost.config.get('batch_size')}), more than "
-                         f"the {memory_gib} GiB of --gpu {label}: a smaller batch_size or preset, or a larger GPU")
+                         f"(preset {cost.config.get('preset')}, batch {cost.config.get('batch_size')}, "
+                         f"{cost.seq_length} tokens a sequence), more than the {memory_gib} GiB of --gpu {label}: a "
+                         f"smaller batch_size, seq_length or preset, or a larger GPU")
     trials = projected_epochs(spec, space, concurrency=min(gpus, 8))
     epochs = sum(e for e, _, _ in trials)
     completed = sum(1 for e, n, _ in trials if n is not None and e >= float(n) - 1e-9)
     kept = sum(min(reports, CHECKPOINTS_KEPT) for _, _, reports in trials)
     gpu_seconds = epochs * cost.seconds_per_epoch
-    reached = {}
-    for e, _, _ in trials:
-        reached[e] = reached.get(e, 0) + 1
+    reached = Counter(e for e, _, _ in trials)
     return {"space": str(space.path), "samples": spec.samples, "algo": spec.algo, "gpu": label, "peak_flops": peak,
             "gpu_memory_gib": memory_gib, "gpus": gpus, "mfu": mfu, "trial": cost, "trials": len(trials),
             "reached": dict(sorted(reached.items())), "epochs": epochs, "completed": completed,

@@ -78,6 +78,7 @@ def join_error(address: str, e: Exception) -> str:
 
 
 RAY_TEMP_PREFIX = "bsray-"
+CHECKPOINTS_KEPT = 2  # each trial's latest (a paused trial resumes from it) and one more: the final, or its best
 
 
 def private_ray_temp_dir() -> str:
@@ -245,8 +246,9 @@ def tuner_of(exp, parts, verbose, restore, retry_errored, max_failures):
             # the latest checkpoint resumes a paused trial; the final one holds the model
             # (and with keep_best_by, the best one by that metric: Ray always keeps the latest too)
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=parts.keep_best_by,
-                checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by else tune.CheckpointConfig(num_to_keep=2),
+                num_to_keep=CHECKPOINTS_KEPT, checkpoint_score_attribute=parts.keep_best_by,
+                checkpoint_score_order=parts.keep_best_order) if parts.keep_best_by
+            else tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             failure_config=tune.FailureConfig(max_failures=max_failures)),
     )
 

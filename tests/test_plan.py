@@ -55,7 +55,8 @@ def test_the_papers_model_is_projected_without_training(tiny_data, capsys):
     (["--gpu", "tpu9"], "--gpu tpu9: unknown GPU (known: "),
     (["--gpus", "0"], "--gpus 0: must be at least 1"),
     (["--samples", "0"], "--samples 0: must be at least 1"),
-    (["--set", "preset=smollm-345m", "--set", "batch_size=4096", "--gpu", "l4"], "more than the 24 GiB of --gpu l4"),
+    (["--set", "preset=smollm-345m", "--set", "seq_length=4096", "--gpu", "l4"], "more than the 24 GiB of --gpu l4"),
+    (["--algo", "foo"], "--algo foo: unknown algorithm"),  # what launch refuses, refused here too (spec.prepare)
 ])
 def test_bad_input_is_one_line(tiny_data, capsys, argv, message):
     assert main(["plan", str(TINY), "--data", str(tiny_data), *argv]) == 2

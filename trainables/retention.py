@@ -20,10 +20,6 @@ from .model_folder import find_model
 from .names import CONFIG, HF_FOLDER, TRAINER_STATE, WEIGHT_FILES
 
 
-def is_slim(checkpoint: Path) -> bool:
-    return not (checkpoint / TRAINER_STATE).is_file()
-
-
 def holds_babysweep_model(checkpoint: Path) -> bool:
     return (checkpoint / CONFIG).is_file() or (checkpoint / HF_FOLDER / CONFIG).is_file()
 
@@ -36,37 +32,34 @@ def export_weights(checkpoint: Path):
     model.save_pretrained(checkpoint, safe_serialization=True)
 
 
-def slim_checkpoint(checkpoint: Path, keep_model: bool) -> int:
-    """Drop the training state of one checkpoint (and, unless `keep_model`, its models); the bytes freed."""
+def slim_checkpoint(checkpoint: Path, keep_model: bool):
+    """Drop the training state of one checkpoint and, unless `keep_model`, its models; the one model kept is its
+    hf/, else its own weights file, else the weights of its training state, exported first."""
     checkpoint = Path(checkpoint)
-    weights = [checkpoint / name for name in WEIGHT_FILES] + [checkpoint / HF_FOLDER]
-    if not holds_babysweep_model(checkpoint) or (is_slim(checkpoint) and (keep_model or not any(
-            p.exists() for p in weights))):
-        return 0
-    before = folder_bytes(checkpoint)
-    if keep_model and find_model(checkpoint / HF_FOLDER) is None and not any(
-            (checkpoint / name).is_file() for name in WEIGHT_FILES):
+    state = checkpoint / TRAINER_STATE
+    models = [p for p in (checkpoint / HF_FOLDER, *(checkpoint / name for name in WEIGHT_FILES)) if p.exists()]
+    if not holds_babysweep_model(checkpoint) or not (state.is_file() or (models and not keep_model)):
+        return  # not a model of babysweep's, or slim already
+    if keep_model and not (find_model(checkpoint / HF_FOLDER) or any(p.is_file() for p in models)):
         export_weights(checkpoint)  # its model was the one in its training state
-    (checkpoint / TRAINER_STATE).unlink(missing_ok=True)
+    state.unlink(missing_ok=True)
     if not keep_model:
-        shutil.rmtree(checkpoint / HF_FOLDER, ignore_errors=True)
-        for name in WEIGHT_FILES:
-            (checkpoint / name).unlink(missing_ok=True)
+        for path in models:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
     if (checkpoint / MANIFEST).is_file() or keep_model:
         write_manifest(checkpoint)  # what is left is the whole checkpoint now
-    return before - folder_bytes(checkpoint)
 
 
-def slim_trial(trial_dir: Path, kept) -> int:
+def slim_trial(trial_dir: Path, kept):
     """Slim every checkpoint of the ended trial in `trial_dir`, keeping the model of `kept` (the table's checkpoint:
-    a checkpoint folder or its hf/; None: the latest checkpoint's); the bytes freed."""
+    a checkpoint folder or its hf/; None: the latest checkpoint's)."""
     checkpoints = sorted(Path(trial_dir).glob("checkpoint_*"))
     if not checkpoints:
-        return 0
+        return
     kept_dir = Path(kept) if kept else checkpoints[-1]
-    kept_dir = kept_dir.parent if kept_dir.name == HF_FOLDER else kept_dir
-    return sum(slim_checkpoint(c, keep_model=c.resolve() == kept_dir.resolve()) for c in checkpoints)
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+    kept_dir = (kept_dir.parent if kept_dir.name == HF_FOLDER else kept_dir).resolve()
+    for checkpoint in checkpoints:
+        slim_checkpoint(checkpoint, keep_model=checkpoint.resolve() == kept_dir)

@@ -16,8 +16,7 @@ def cmd_plan(args):
         raise SweepError("plan: --data is needed (the prepared folder: its vocabulary and token count)")
     spec = SweepSpec(space=args.space, data=args.data, algo=args.algo, samples=args.samples, seed=args.seed,
                      reduction_factor=args.reduction_factor, extra=parse_sets(args.set))
-    if args.samples < 1:
-        raise SweepError(f"--samples {args.samples}: must be at least 1")
+    spec.prepare()  # what launch checks before Ray starts (the algorithm, --samples, --set, the data): nothing written
     space = load_space(spec.space)
     plan = sweep_plan(spec, space, open_prepared(spec.data), gpu=args.gpu, gpus=args.gpus, mfu=args.mfu,
                       peak_tflops=args.peak_tflops, train_tokens=args.train_tokens)
